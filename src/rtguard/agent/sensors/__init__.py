@@ -1,0 +1,3 @@
+"""Sensors: where raw kernel or procfs records come from (eBPF, procfs, sidecar)."""
+
+__all__: list[str] = []
