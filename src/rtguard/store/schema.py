@@ -1,0 +1,162 @@
+"""The relational schema of the SQL stores (SQLAlchemy Core tables) and its ordered migrations,
+tracked in a ``schema_version`` table.
+
+Tables use only portable types so the same definitions serve SQLite and PostgreSQL. Migration N
+brings a database from version N-1 to N and is never edited once released: later changes are new
+migrations. Must not open connections or run queries by itself; the store calls :func:`migrate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+)
+
+__all__ = ["SCHEMA_VERSION", "metadata", "migrate"]
+
+metadata = MetaData()
+
+# BigInteger on PostgreSQL; INTEGER PRIMARY KEY (the rowid alias) on SQLite.
+_Id = BigInteger().with_variant(Integer(), "sqlite")
+
+schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("region", String(32), nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+access_keys = Table(
+    "access_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    # SigV4 verification needs the secret itself (HMAC key), so it cannot be stored hashed.
+    Column("secret", String(64), nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+agent_tokens = Table(
+    "agent_tokens",
+    metadata,
+    Column("token_sha256", String(64), primary_key=True),
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+detectors = Table(
+    "detectors",
+    metadata,
+    Column("detector_id", String(64), primary_key=True),
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False, index=True),
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("publishing_frequency", String(32), nullable=False),
+    Column("features_json", Text, nullable=False),
+    Column("tags_json", Text, nullable=False),
+)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("agent_id", String(128), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    Column("event_count", Integer, nullable=False),
+    Column("received_at", String(32), nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("account_id", String(12), nullable=False),
+    Column("agent_id", String(128), nullable=False, index=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("body", Text, nullable=False),
+    sqlite_autoincrement=True,  # ids are never reused, even after the newest rows are deleted
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
+findings = Table(
+    "findings",
+    metadata,
+    Column("detector_id", String(64), primary_key=True),
+    Column("finding_id", String(300), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=True),
+    Column("type", String(128), nullable=True),
+    Column("severity", Float, nullable=True),
+    Column("created_ms", BigInteger, nullable=True),
+    Column("updated_ms", BigInteger, nullable=True),
+    Column("archived", Boolean, nullable=False),
+    Column("resource_type", String(64), nullable=True),
+    Column("cluster_name", String(255), nullable=True),
+    Column("instance_id", String(64), nullable=True),
+    Column("container_image", String(512), nullable=True),
+    Column("doc", Text, nullable=False),
+    Index("ix_findings_detector_type", "detector_id", "type"),
+    Index("ix_findings_detector_updated", "detector_id", "updated_ms"),
+    Index("ix_findings_detector_created", "detector_id", "created_ms"),
+    Index("ix_findings_detector_severity", "detector_id", "severity"),
+    Index("ix_findings_detector_cluster", "detector_id", "cluster_name"),
+)
+
+_V1_TABLES: Final = (accounts, access_keys, agent_tokens, detectors, batches, events, cursors, findings)
+
+
+def _v1(conn: Connection) -> None:
+    metadata.create_all(conn, tables=list(_V1_TABLES))
+
+
+MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (_v1,)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+def migrate(conn: Connection) -> int:
+    """Bring the database to :data:`SCHEMA_VERSION` inside the caller's (write) transaction.
+
+    Returns the version found before migrating (0 for a new database).
+
+    Raises:
+        RuntimeError: the database is newer than this code (downgrades are not supported).
+    """
+    schema_version.create(conn, checkfirst=True)
+    found = conn.execute(select(schema_version.c.version)).scalar()
+    current = int(found) if found is not None else 0
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"database schema version {current} is newer than this rtguard ({SCHEMA_VERSION}); upgrade rtguard"
+        )
+    for step in MIGRATIONS[current:]:
+        step(conn)
+    if found is None:
+        conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
+    elif current != SCHEMA_VERSION:
+        conn.execute(schema_version.update().values(version=SCHEMA_VERSION))
+    return current
