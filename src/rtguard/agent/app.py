@@ -1,0 +1,238 @@
+"""The agent as an explicit, ordered list of start-up steps with guaranteed teardown.
+
+``STARTUP`` opens the sensor, snapshots /proc, starts export and heartbeats; the main loop
+drains the sensor in batches into the process table and the bounded batch processor;
+``TEARDOWN`` always runs, in reverse, whatever failed. Each step is a small function over
+``AgentState``. This module wires the agent's parts and must not decode, enrich or send
+anything itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from rtguard import __version__
+from rtguard.agent.enrich.lookups import build_lookups
+from rtguard.agent.enrich.process_cache import ProcessTable
+from rtguard.agent.export.batch import BatchProcessor
+from rtguard.agent.export.http import AgentIdentity, HttpExporter
+from rtguard.agent.export.spool import DiskSpool
+from rtguard.agent.sensors.procfs.snapshot import snapshot
+from rtguard.agent.sensors.records import Sensor, SensorUnavailable
+from rtguard.model.codec import JsonDict
+from rtguard.model.events import Host
+
+_log = logging.getLogger(__name__)
+POLL_MS: Final = 20
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentConfig:
+    """Everything the agent needs, built once in the CLI."""
+
+    server: str
+    token: str
+    sensor: str = "auto"
+    spool_dir: Path = Path("/var/lib/rtguard/spool")
+    ecs_agent_uri: str = "http://localhost:51678"
+    ecs_metadata_uri: str = ""
+    heartbeat_interval: float = 5.0
+    max_queue: int = 65_536
+    instance_id: str = ""
+
+
+@dataclass(slots=True)
+class AgentState:
+    """What the steps build; teardown closes what is set."""
+
+    config: AgentConfig
+    host: Host | None = None
+    sensor: Sensor | None = None
+    table: ProcessTable | None = None
+    exporter: HttpExporter | None = None
+    processor: BatchProcessor | None = None
+    identity: dict[str, str] = field(default_factory=dict)
+    stop: threading.Event = field(default_factory=threading.Event)
+    heartbeat_thread: threading.Thread | None = None
+    counters: Counter[str] = field(default_factory=Counter)
+    enabled: bool = True
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def step_host(state: AgentState) -> None:
+    """Identify the host."""
+    state.host = Host(
+        hostname=socket.gethostname(),
+        instance_id=state.config.instance_id or os.environ.get("RTGUARD_INSTANCE_ID", ""),
+        boot_id=_boot_id(),
+    )
+
+
+def _open_sensor(kind: str) -> Sensor:
+    from rtguard.agent.sensors.bpf.sensor import BpfSensor
+
+    if kind in ("auto", "ebpf"):
+        sensor = BpfSensor(ignore_pid=os.getpid())
+        sensor.start()
+        return sensor
+    raise SensorUnavailable(f"sensor {kind!r} is not available in this build; use --sensor ebpf")
+
+
+def step_sensor(state: AgentState) -> None:
+    """Open and attach the sensor before the snapshot, so no process falls in between."""
+    state.sensor = _open_sensor(state.config.sensor)
+    _log.info("sensor started", extra={"sensor": state.sensor.name})
+
+
+def step_table(state: AgentState) -> None:
+    """Build the process table and seed it from /proc."""
+    assert state.host is not None
+    lookups, identity = build_lookups(state.config.ecs_agent_uri, state.config.ecs_metadata_uri)
+    state.identity = identity
+    state.table = ProcessTable(state.host, lookups)
+    records = snapshot()
+    state.table.load_snapshot(records)
+    state.counters["snapshot_processes"] = len(records)
+
+
+def step_export(state: AgentState) -> None:
+    """Start the exporter (with its spool) and the bounded batch processor."""
+    cfg = state.config
+    spool = DiskSpool(cfg.spool_dir)
+    state.exporter = HttpExporter(cfg.server, cfg.token, spool, AgentIdentity(cfg.spool_dir))
+    state.processor = BatchProcessor(state.exporter, max_queue=cfg.max_queue)
+
+
+def heartbeat_payload(state: AgentState) -> JsonDict:
+    """The heartbeat body: identity, sensor, counters of events sent and dropped by reason."""
+    dropped: dict[str, int] = {}
+    if state.processor is not None:
+        dropped.update({f"queue_{k}": v for k, v in state.processor.dropped.items()})
+    if state.sensor is not None:
+        lost = state.sensor.stats().lost or {}
+        dropped.update({f"sensor_{k}": v for k, v in lost.items()})
+    if state.exporter is not None:
+        for key in ("events_rejected", "events_spool_full"):
+            if state.exporter.counters[key]:
+                dropped[key] = state.exporter.counters[key]
+    sent = state.exporter.counters["events_sent"] if state.exporter else 0
+    host = state.host
+    return {
+        "agent_id": state.exporter.agent_id if state.exporter else "",
+        "agent_version": __version__,
+        "sensor": state.sensor.name if state.sensor else "",
+        "hostname": host.hostname if host else "",
+        "instance_id": host.instance_id if host else "",
+        "resource": dict(state.identity),
+        "events_emitted": state.processor.emitted if state.processor else 0,
+        "events_sent": sent,
+        "dropped": dict(dropped),
+        "processes_tracked": len(state.table) if state.table else 0,
+        "time": time.time(),
+    }
+
+
+def _heartbeat_loop(state: AgentState) -> None:
+    while not state.stop.is_set():
+        if state.exporter is not None:
+            answer = state.exporter.heartbeat(heartbeat_payload(state))
+            if answer is not None:
+                state.enabled = bool(answer.get("enabled", True))
+        state.stop.wait(state.config.heartbeat_interval)
+
+
+def step_heartbeat(state: AgentState) -> None:
+    """Start heartbeats."""
+    state.heartbeat_thread = threading.Thread(
+        target=_heartbeat_loop, args=(state,), name="rtguard-heartbeat", daemon=True
+    )
+    state.heartbeat_thread.start()
+
+
+Step = Callable[[AgentState], None]
+STARTUP: Final[tuple[Step, ...]] = (step_host, step_sensor, step_table, step_export, step_heartbeat)
+
+
+def teardown_heartbeat(state: AgentState) -> None:
+    """Stop heartbeats."""
+    state.stop.set()
+    if state.heartbeat_thread is not None:
+        state.heartbeat_thread.join(5)
+
+
+def teardown_sensor(state: AgentState) -> None:
+    """Detach the sensor."""
+    if state.sensor is not None:
+        state.sensor.close()
+
+
+def teardown_export(state: AgentState) -> None:
+    """Flush queued events (to the server or the spool) and stop export."""
+    if state.processor is not None:
+        state.processor.shutdown()
+    elif state.exporter is not None:
+        state.exporter.shutdown()
+
+
+TEARDOWN: Final[tuple[Step, ...]] = (teardown_heartbeat, teardown_sensor, teardown_export)
+
+
+def pump(state: AgentState, timeout_ms: int = POLL_MS) -> int:
+    """Drain the sensor once into the table and the batch processor; return records handled."""
+    assert state.sensor is not None and state.table is not None and state.processor is not None
+    records = state.sensor.poll(timeout_ms)
+    table, processor, enabled = state.table, state.processor, state.enabled
+    for rec in records:
+        event = table.on_record(rec)
+        if event is not None and enabled:
+            processor.emit(event)
+    return len(records)
+
+
+def run_agent(config: AgentConfig, ready: Callable[[AgentState], None] | None = None) -> int:
+    """Run the agent until SIGTERM or SIGINT; return the process exit code."""
+    state = AgentState(config=config)
+    done: list[Step] = []
+
+    def _stop(_sig: int, _frame: object) -> None:
+        state.stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        for step in STARTUP:
+            step(state)
+            done.append(step)
+        print(f"rtguard agent running (sensor {state.sensor.name if state.sensor else '?'}) "
+              f"-> {config.server}", flush=True)  # fmt: skip
+        if ready is not None:
+            ready(state)
+        while not state.stop.is_set():
+            pump(state)
+    except SensorUnavailable as exc:
+        print(f"rtguard agent: cannot start the sensor: {exc}", file=sys.stderr)
+        return 3
+    finally:
+        for teardown in TEARDOWN:
+            try:
+                teardown(state)
+            except Exception:
+                _log.exception("teardown step failed", extra={"step": teardown.__name__})
+    return 0

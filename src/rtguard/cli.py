@@ -1,0 +1,146 @@
+"""``rtguard …``: the command line. Parses flags and environment into frozen configs and calls
+the layer that does the work; it must not contain server, agent or detection logic itself.
+
+Precedence: defaults < environment (``RTGUARD_*``) < flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rtguard import __version__
+
+ENV_SERVER = "RTGUARD_SERVER"
+ENV_TOKEN = "RTGUARD_TOKEN"
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    return host, int(port)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rtguard", description="Runtime threat detection for containers.")
+    p.add_argument("--version", action="version", version=f"rtguard {__version__}")
+    p.add_argument("--log-level", default=os.environ.get("RTGUARD_LOG_LEVEL", "warning"))
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("server", help="run the detection service (ingest, detection, API)")
+    s.add_argument("--listen", type=_listen, default=("127.0.0.1", 8080), metavar="HOST:PORT")
+    s.add_argument("--data-dir", type=Path, default=Path(os.environ.get("RTGUARD_DATA_DIR", "rtguard-data")))
+    s.add_argument("--store", default=os.environ.get("RTGUARD_STORE", ""), help="store URL (default: SQLite in the data dir)")
+    s.add_argument("--bus", default="memory", help="event bus (memory)")
+    s.add_argument("--region", default=os.environ.get("RTGUARD_REGION", "us-east-1"))
+    s.add_argument("--rules", type=Path, action="append", default=[], help="extra rule file or directory")
+
+    a = sub.add_parser("agent", help="run the security agent on this host or in this task")
+    a.add_argument("--server", default=os.environ.get(ENV_SERVER, ""))
+    a.add_argument("--token", default=os.environ.get(ENV_TOKEN, ""))
+    a.add_argument("--sensor", choices=("auto", "ebpf", "procfs"), default=os.environ.get("RTGUARD_SENSOR", "auto"))
+    a.add_argument("--spool-dir", type=Path, default=Path(os.environ.get("RTGUARD_SPOOL_DIR", "/var/lib/rtguard/spool")))
+    a.add_argument("--ecs-agent-uri", default=os.environ.get("RTGUARD_ECS_AGENT_URI", "http://localhost:51678"))
+    a.add_argument("--heartbeat-interval", type=float, default=5.0)
+
+    d = sub.add_parser("demo", help="server + agent + harmless attacks in real containers")
+    d.add_argument("--once", action="store_true", help="exit when the findings are printed")
+    d.add_argument("--data-dir", type=Path, default=None)
+    d.add_argument("--listen", type=_listen, default=("127.0.0.1", 8080), metavar="HOST:PORT")
+
+    r = sub.add_parser("rules", help="rule files")
+    rsub = r.add_subparsers(dest="rules_command", required=True)
+    v = rsub.add_parser("validate", help="check rule files; print path:line:col: CODE message")
+    v.add_argument("paths", type=Path, nargs="+")
+    return p
+
+
+def _run_server(args: argparse.Namespace) -> int:
+    from rtguard.server import ServerConfig, serve
+
+    host, port = args.listen
+    config = ServerConfig(
+        listen_host=host,
+        listen_port=port,
+        data_dir=args.data_dir,
+        store_url=args.store,
+        region=args.region,
+        rule_paths=tuple(args.rules),
+        log_level=args.log_level,
+    )
+    if args.bus != "memory":
+        print(f"rtguard server: bus {args.bus!r} is not available yet; use --bus memory", file=sys.stderr)
+        return 2
+
+    def ready(server: object) -> None:
+        print(
+            f"rtguard server listening on {config.endpoint_url}; credentials in "
+            f"{config.data_dir / 'credentials.json'}",
+            flush=True,
+        )
+
+    serve(config, ready=ready)
+    return 0
+
+
+def _run_agent(args: argparse.Namespace) -> int:
+    from rtguard.agent.app import AgentConfig, run_agent
+
+    if not args.server or not args.token:
+        print(
+            "rtguard agent: the server URL and the agent token are required: pass --server URL "
+            f"--token TOKEN or set {ENV_SERVER} and {ENV_TOKEN} (the token is agent_token in the "
+            "server's credentials.json)",
+            file=sys.stderr,
+        )
+        return 2
+    config = AgentConfig(
+        server=args.server,
+        token=args.token,
+        sensor=args.sensor,
+        spool_dir=args.spool_dir,
+        ecs_agent_uri=args.ecs_agent_uri,
+        ecs_metadata_uri=os.environ.get("ECS_CONTAINER_METADATA_URI_V4", ""),
+        heartbeat_interval=args.heartbeat_interval,
+    )
+    return run_agent(config)
+
+
+def _run_rules(args: argparse.Namespace) -> int:
+    from rtguard.detect.loader import format_result, validate_rule_files
+
+    result = validate_rule_files(list(args.paths))
+    out = format_result(result)
+    if out:
+        print(out)
+    if result.errors:
+        return 1
+    print(f"{len(args.paths)} file(s) valid")
+    return 0
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from rtguard.demo import DemoConfig, run_demo
+
+    host, port = args.listen
+    return run_demo(DemoConfig(once=args.once, data_dir=args.data_dir, listen_host=host, listen_port=port))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rtguard`` command."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    handlers = {"server": _run_server, "agent": _run_agent, "demo": _run_demo, "rules": _run_rules}
+    try:
+        return handlers[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""``rtguard server``: the embedded server in one process (ingest, detection, API, SQLite).
+
+Builds the FastAPI app from the ingest router and the GuardDuty API router, bootstraps the
+account, detector, access keys and agent token on first start (``credentials.json``, mode
+0600; later starts reuse them), starts the detection worker and serves with uvicorn. It wires
+layers together and must not contain detection, storage or API logic of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+
+from rtguard import __version__
+from rtguard.api.app import build_api
+from rtguard.bus.memory import MemoryBus
+from rtguard.detect.engine import Engine
+from rtguard.ingest.routes import AgentRegistry, build_ingest_router
+from rtguard.model.codec import JsonDict
+from rtguard.store.sqlite import SqlStore
+from rtguard.worker import DetectionWorker, FindingListener
+
+_log = logging.getLogger(__name__)
+DEFAULT_REGION: Final = "us-east-1"
+CREDENTIALS_FILE: Final = "credentials.json"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerConfig:
+    """Everything ``rtguard server`` needs, built once in the CLI."""
+
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    data_dir: Path = Path("rtguard-data")
+    store_url: str = ""
+    region: str = DEFAULT_REGION
+    rule_paths: tuple[Path, ...] = ()
+    log_level: str = "warning"
+
+    @property
+    def endpoint_url(self) -> str:
+        """The URL clients use."""
+        return f"http://{self.listen_host}:{self.listen_port}"
+
+    def resolved_store_url(self) -> str:
+        """The store URL, defaulting to SQLite in the data directory."""
+        return self.store_url or f"sqlite:///{(self.data_dir / 'rtguard.db').resolve()}"
+
+
+@dataclass(slots=True, kw_only=True)
+class Credentials:
+    """The credentials file's content (DESIGN §4.1)."""
+
+    account_id: str
+    detector_id: str
+    region: str
+    endpoint_url: str
+    aws_access_key_id: str
+    aws_secret_access_key: str
+    agent_token: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, str]:
+        """The file's JSON object."""
+        return {
+            "account_id": self.account_id,
+            "detector_id": self.detector_id,
+            "region": self.region,
+            "endpoint_url": self.endpoint_url,
+            "aws_access_key_id": self.aws_access_key_id,
+            "aws_secret_access_key": self.aws_secret_access_key,
+            "agent_token": self.agent_token,
+        }
+
+
+def load_credentials(path: Path) -> Credentials:
+    """Read a credentials file written by ``rtguard server``."""
+    data = json.loads(path.read_text())
+    return Credentials(**{k: str(data[k]) for k in Credentials.__dataclass_fields__ if k != "extra"})
+
+
+def bootstrap(store: SqlStore, config: ServerConfig) -> Credentials:
+    """Create account, detector, keys and agent token on first start; reuse them later."""
+    path = config.data_dir / CREDENTIALS_FILE
+    if path.exists():
+        cred = load_credentials(path)
+        if store.lookup_secret(cred.aws_access_key_id) is not None:
+            if cred.endpoint_url != config.endpoint_url:
+                cred.endpoint_url = config.endpoint_url
+                _write_credentials(path, cred)
+            return cred
+        _log.warning("credentials file does not match the store; creating new credentials")
+    account_id = str(secrets.randbelow(9 * 10**11) + 10**11)
+    store.create_account(account_id, config.region)
+    detector_id = store.create_detector(account_id)
+    key_id, secret = store.create_access_key(account_id)
+    token = store.create_agent_token(account_id)
+    cred = Credentials(
+        account_id=account_id,
+        detector_id=detector_id,
+        region=config.region,
+        endpoint_url=config.endpoint_url,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        agent_token=token,
+    )
+    _write_credentials(path, cred)
+    return cred
+
+
+def _write_credentials(path: Path, cred: Credentials) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(cred.to_json(), fh, indent=2)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+@dataclass(slots=True, kw_only=True)
+class Server:
+    """The assembled server: app, store, worker and credentials."""
+
+    app: FastAPI
+    store: SqlStore
+    worker: DetectionWorker
+    registry: AgentRegistry
+    credentials: Credentials
+
+
+def _metrics(server_registry: AgentRegistry, worker: DetectionWorker) -> str:
+    lines = [
+        "# HELP rtguard_events_received_total Events accepted from agents.",
+        "# TYPE rtguard_events_received_total counter",
+        f"rtguard_events_received_total {server_registry.counters['events_received']}",
+        "# HELP rtguard_ingest_rejected_total Batches rejected by reason.",
+        "# TYPE rtguard_ingest_rejected_total counter",
+    ]
+    for reason in ("auth_failed", "rejected_size", "rejected_invalid"):
+        lines.append(f'rtguard_ingest_rejected_total{{reason="{reason}"}} {server_registry.counters[reason]}')
+    lines += [
+        "# HELP rtguard_events_processed_total Events run through detection.",
+        "# TYPE rtguard_events_processed_total counter",
+        f"rtguard_events_processed_total {worker.counters['events_processed']}",
+        "# HELP rtguard_detection_errors_total Events detection could not process, by reason.",
+        "# TYPE rtguard_detection_errors_total counter",
+    ]
+    for reason in ("decode_errors", "engine_errors", "no_detector", "listener_errors"):
+        lines.append(f'rtguard_detection_errors_total{{reason="{reason}"}} {worker.counters[reason]}')
+    lines += ["# HELP rtguard_findings_total Detections by finding type.", "# TYPE rtguard_findings_total counter"]
+    for ftype, n in sorted(worker.findings_by_type.items()):
+        escaped = ftype.replace("\\", "\\\\").replace('"', '\\"')
+        lines.append(f'rtguard_findings_total{{type="{escaped}"}} {n}')
+    lines += ["# HELP rtguard_agent_dropped_total Events agents dropped, by agent and reason (heartbeats).",
+              "# TYPE rtguard_agent_dropped_total counter"]  # fmt: skip
+    for agent_id, beat in sorted(server_registry.snapshot().items()):
+        dropped = beat.get("dropped")
+        if isinstance(dropped, dict):
+            for reason, n in sorted(dropped.items()):
+                aid = agent_id.replace("\\", "\\\\").replace('"', '\\"')
+                rsn = str(reason).replace("\\", "\\\\").replace('"', '\\"')
+                lines.append(f'rtguard_agent_dropped_total{{agent="{aid}",reason="{rsn}"}} {n}')
+    return "\n".join(lines) + "\n"
+
+
+def build_server(config: ServerConfig, listeners: tuple[FindingListener, ...] = ()) -> Server:
+    """Assemble the server (does not start threads or listen)."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    store = SqlStore(config.resolved_store_url())
+    cred = bootstrap(store, config)
+    engine, result = Engine.from_paths(config.rule_paths)
+    if result.errors:
+        raise SystemExit(
+            "rule files have errors:\n" + "\n".join(f"  {e.format()}" for e in result.errors)
+        )
+    bus = MemoryBus()
+    registry = AgentRegistry()
+    worker = DetectionWorker(store, engine.evaluate, bus, region=config.region, listeners=listeners)
+    app = FastAPI(title="rtguard", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+    app.include_router(build_ingest_router(store, bus, registry))
+    app.include_router(build_api(store, config.region))
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def metrics() -> str:
+        return _metrics(registry, worker)
+
+    @app.get("/healthz")
+    def healthz() -> JsonDict:
+        return {"status": "ok", "version": __version__}
+
+    return Server(app=app, store=store, worker=worker, registry=registry, credentials=cred)
+
+
+def serve(config: ServerConfig, ready: Callable[[Server], None] | None = None) -> None:
+    """Run the server until interrupted."""
+    server = build_server(config)
+    server.worker.start()
+    uv = uvicorn.Server(
+        uvicorn.Config(
+            server.app,
+            host=config.listen_host,
+            port=config.listen_port,
+            log_level=config.log_level,
+            access_log=False,
+        )
+    )
+    if ready is not None:
+        threading.Thread(target=_when_started, args=(uv, server, ready), daemon=True).start()
+    try:
+        uv.run()
+    finally:
+        server.worker.stop()
+
+
+def _when_started(uv: uvicorn.Server, server: Server, ready: Callable[[Server], None]) -> None:
+    while not uv.started:
+        if uv.should_exit:
+            return
+        threading.Event().wait(0.05)
+    ready(server)

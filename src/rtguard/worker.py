@@ -1,0 +1,159 @@
+"""The detection worker: store log → detection → findings → store. The one module that joins them.
+
+It tails the durable event log from its cursor (woken by the bus), decodes each event, runs
+the engine, builds GuardDuty-shaped findings and upserts them under the aggregation key, then
+advances the cursor; after a crash it resumes at the cursor, so every acked event is detected
+once. A bad stored event or a failing rule is counted and skipped, never fatal. It must not
+serve HTTP or know how events arrived.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Final, Protocol
+
+from rtguard.bus.memory import MemoryBus
+from rtguard.findings.build import FindingContext, build_finding, finding_id, iso_time
+from rtguard.model.codec import CodecError, JsonDict, decode_event
+from rtguard.model.events import Event
+from rtguard.model.findings import Detection
+
+_log = logging.getLogger(__name__)
+CURSOR: Final = "detect"
+
+FindingListener = Callable[[JsonDict, bool], None]
+
+
+class WorkerStore(Protocol):
+    """The part of the store the worker needs."""
+
+    def events_after(self, cursor_id: int, limit: int) -> list[tuple[int, str, str]]: ...
+
+    def get_cursor(self, name: str) -> int: ...
+
+    def set_cursor(self, name: str, cursor_id: int) -> None: ...
+
+    def list_detectors(self, account_id: str) -> list[str]: ...
+
+    def upsert_finding(
+        self, account_id: str, detector_id: str, finding_id: str, doc: JsonDict, seen_at: str
+    ) -> tuple[JsonDict, bool]: ...
+
+
+class DetectionWorker:
+    """Runs detection over the stored event log. ``run_once`` is not thread-safe; ``start``
+    runs it on one background thread.
+
+    Args:
+        store: the durable log and finding store.
+        evaluate: the engine: event in, detections out; must not raise.
+        bus: rings when new events are durable.
+        region: the region findings are created in.
+        listeners: called with (finding document, created?) after each upsert.
+    """
+
+    def __init__(
+        self,
+        store: WorkerStore,
+        evaluate: Callable[[Event], list[Detection]],
+        bus: MemoryBus,
+        *,
+        region: str,
+        agent_version: str = "",
+        batch: int = 2000,
+        listeners: tuple[FindingListener, ...] = (),
+    ) -> None:
+        self._store = store
+        self._evaluate = evaluate
+        self._bus = bus
+        self._region = region
+        self._agent_version = agent_version
+        self._batch = batch
+        self._listeners = listeners
+        self._detectors: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.counters: Counter[str] = Counter()
+        self.findings_by_type: Counter[str] = Counter()
+
+    def _detector(self, account_id: str) -> str | None:
+        det = self._detectors.get(account_id)
+        if det is None:
+            ids = self._store.list_detectors(account_id)
+            if not ids:
+                return None
+            det = self._detectors[account_id] = ids[0]
+        return det
+
+    def run_once(self) -> int:
+        """Process the next slice of the log; return the number of events processed."""
+        cursor = self._store.get_cursor(CURSOR)
+        rows = self._store.events_after(cursor, self._batch)
+        for event_id, account_id, line in rows:
+            self._process(account_id, line)
+            cursor = event_id
+        if rows:
+            self._store.set_cursor(CURSOR, cursor)
+            self.counters["events_processed"] += len(rows)
+        return len(rows)
+
+    def _process(self, account_id: str, line: str) -> None:
+        try:
+            event = decode_event(json.loads(line))
+        except (ValueError, CodecError):
+            self.counters["decode_errors"] += 1
+            return
+        try:
+            detections = self._evaluate(event)
+        except Exception:
+            _log.exception("engine raised")
+            self.counters["engine_errors"] += 1
+            return
+        if not detections:
+            return
+        detector = self._detector(account_id)
+        if detector is None:
+            self.counters["no_detector"] += len(detections)
+            return
+        ctx = FindingContext(
+            account_id=account_id, region=self._region, detector_id=detector, agent_version=self._agent_version
+        )
+        for det in detections:
+            doc = build_finding(ctx, det, now_ns=time.time_ns())
+            fid = finding_id(detector, det)
+            stored, created = self._store.upsert_finding(account_id, detector, fid, doc, iso_time(event.time))
+            self.findings_by_type[det.finding_type] += 1
+            for listener in self._listeners:
+                try:
+                    listener(stored, created)
+                except Exception:
+                    _log.exception("finding listener raised")
+                    self.counters["listener_errors"] += 1
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                while self.run_once() and not self._stop.is_set():
+                    pass
+            except Exception:
+                _log.exception("detection pass failed; retrying")
+                self.counters["pass_errors"] += 1
+                time.sleep(0.5)
+            self._bus.wait(0.5)
+
+    def start(self) -> None:
+        """Run in a background thread until ``stop``."""
+        self._thread = threading.Thread(target=self._run, name="rtguard-detect", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread (what was processed is committed)."""
+        self._stop.set()
+        self._bus.notify()
+        if self._thread is not None:
+            self._thread.join(10)

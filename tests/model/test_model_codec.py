@@ -1,0 +1,133 @@
+"""The wire codec: round trips, strict rejection of bad input, and fuzzing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rtguard.model.codec import (
+    MAX_BATCH_EVENTS,
+    Batch,
+    CodecError,
+    decode_batch,
+    decode_event,
+    encode_batch,
+    encode_event,
+)
+from rtguard.model.events import (
+    Container,
+    DnsPayload,
+    EcsTask,
+    Event,
+    EventKind,
+    ExecPayload,
+    Host,
+    LineageEntry,
+    NetPayload,
+    Process,
+)
+
+
+def _event(**kw: object) -> Event:
+    base: dict[str, object] = {
+        "kind": EventKind.PROCESS_EXEC,
+        "time": 1_700_000_000_000_000_000,
+        "host": Host(hostname="h1", boot_id="b"),
+        "process": Process(exec_id="e1", pid=42, argv=("xmrig", "-o", "stratum+tcp://x:1"), uid=0),
+        "payload": ExecPayload(filename="/tmp/xmrig"),
+    }
+    base.update(kw)
+    return Event(**base)  # type: ignore[arg-type]
+
+
+def test_round_trip_full_event() -> None:
+    ev = _event(
+        lineage=(LineageEntry(exec_id="p", pid=1, name="sh"),),
+        container=Container(
+            id="a" * 64,
+            cgroup="/ecs/t/" + "a" * 64,
+            ecs=EcsTask(cluster_arn="arn:aws:ecs:us-east-1:1:cluster/c", task_arn="arn:t"),
+        ),
+    )
+    wire = json.loads(json.dumps(encode_event(ev)))
+    assert decode_event(wire) == ev
+
+
+def test_round_trip_other_payloads() -> None:
+    for ev in (
+        _event(kind=EventKind.DNS_QUERY, payload=DnsPayload(name="x.test", answers=("1.2.3.4",))),
+        _event(kind=EventKind.NET_CONNECT, payload=NetPayload(family=2, protocol=6, remote_ip="127.0.0.1")),
+    ):
+        assert decode_event(json.loads(json.dumps(encode_event(ev)))) == ev
+
+
+def test_batch_round_trip_and_defaults_left_out() -> None:
+    batch = Batch(agent_id="agent-1", seq=7, events=(_event(),))
+    wire = encode_batch(batch)
+    assert "ktime" not in wire["events"][0]  # type: ignore[index, operator]
+    assert decode_batch(json.loads(json.dumps(wire))) == batch
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.update(version=99), "unsupported version"),
+        (lambda d: d.update(agent_id=""), "agent_id"),
+        (lambda d: d.update(seq=-1), "seq"),
+        (lambda d: d.update(events="x"), "events"),
+        (lambda d: d["events"][0].update(kind="nope"), "unknown event kind"),
+        (lambda d: d["events"][0].update(time="soon"), "time"),
+        (lambda d: d["events"][0]["process"].update(pid=True), "pid"),
+        (lambda d: d["events"][0]["process"].update(argv="ls"), "argv"),
+        (lambda d: d["events"][0]["process"].update(evil=1), "unknown field"),
+        (lambda d: d["events"][0].pop("process"), "process: missing"),
+        (lambda d: d["events"][0]["process"].update(name="x" * 20000), "longer than"),
+    ],
+)
+def test_rejects_bad_batches_with_field_names(mutate: object, message: str) -> None:
+    wire = json.loads(json.dumps(encode_batch(Batch(agent_id="a", seq=1, events=(_event(),)))))
+    mutate(wire)  # type: ignore[operator]
+    with pytest.raises(CodecError, match=message):
+        decode_batch(wire)
+
+
+def test_rejects_too_many_events() -> None:
+    with pytest.raises(CodecError, match="more than"):
+        decode_batch({"version": 1, "agent_id": "a", "seq": 0, "events": [{}] * (MAX_BATCH_EVENTS + 1)})
+
+
+def test_hostile_strings_survive_unchanged() -> None:
+    hostile = "<script>alert(1)</script>\x1b[31m\u202e\ud800'\";--"
+    ev = _event(process=Process(exec_id="e", pid=1, argv=(hostile,), cwd=hostile))
+    wire = json.loads(json.dumps(encode_event(ev)))
+    assert decode_event(wire).process.argv == (hostile,)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json)
+def test_decode_is_total(data: object) -> None:
+    try:
+        decode_batch(data)
+    except CodecError:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(max_size=50),
+    st.lists(st.text(max_size=30), max_size=8),
+    st.integers(min_value=0, max_value=2**40),
+)
+def test_round_trip_property(name: str, argv: list[str], pid: int) -> None:
+    ev = _event(process=Process(exec_id="x", pid=pid, name=name, argv=tuple(argv)))
+    assert decode_event(json.loads(json.dumps(encode_event(ev)))) == ev
