@@ -244,8 +244,8 @@ int BPF_PROG(rtg_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
 		depth++;
 		kn = up;
 	}
-	if (kn && kn_parent(kn) && depth == RTG_CGROUP_MAX_DEPTH)
-		flags |= RTG_F_CGROUP_TRUNC;
+	if (depth == RTG_CGROUP_MAX_DEPTH && kn && kn_parent(kn))
+		flags |= RTG_F_CGROUP_DEEP;
 	e->cgroup_depth = depth;
 	e->cgroup_len = off - e->filename_len;
 

@@ -44,9 +44,10 @@ enum rtg_flag {
 	RTG_F_ARGS_TRUNC = 1 << 0,     /* the argv area was longer than max_args_bytes */
 	RTG_F_ARGS_FAULT = 1 << 1,     /* reading the argv area from user memory failed */
 	RTG_F_FILENAME_TRUNC = 1 << 2, /* filename filled RTG_FILENAME_MAX: may be cut */
-	RTG_F_CGROUP_TRUNC = 1 << 3,   /* deeper than RTG_CGROUP_MAX_DEPTH, or a name was cut */
-	RTG_F_CGROUP_DFL = 1 << 4,     /* path is from the default (v2) hierarchy, not v1 memory */
-	RTG_F_NO_EXE = 1 << 5,         /* the task had no mm->exe_file: exe_* fields are 0 */
+	RTG_F_CGROUP_TRUNC = 1 << 3,   /* a cgroup name filled RTG_CGROUP_NAME_MAX or could not be read */
+	RTG_F_CGROUP_DEEP = 1 << 4,    /* the cgroup has more than RTG_CGROUP_MAX_DEPTH levels: top ones cut */
+	RTG_F_CGROUP_DFL = 1 << 5,     /* path is from the default (v2) hierarchy, not v1 memory */
+	RTG_F_NO_EXE = 1 << 6,         /* the task had no mm->exe_file: exe_* fields are 0 */
 };
 
 /* Indexes of the per-CPU counter array map `rtg_counters` (u64 per CPU each). */

@@ -172,19 +172,21 @@ def ensure_tracefs() -> Path:
     if _libc.mount(b"tracefs", str(target).encode(), b"tracefs", 0, None) != 0:
         err = ctypes.get_errno()
         raise LibbpfError(
-            err, f"tracefs is not mounted and mounting it failed: run `mount -t tracefs tracefs {target}` as root"
+            err,
+            f"tracefs is not mounted and mounting it failed: run `mount -t tracefs tracefs {target}` as root",
         )
     return target
 
 
 class RingBuffer:
-    """A libbpf ring-buffer consumer that collects each record as ``bytes``.
+    """A libbpf ring-buffer consumer that collects each record as ``bytes``, in bounded batches.
 
-    Records are copied out of the ring inside libbpf's callback and handed back in order by
-    ``consume``; nothing else happens in the callback, so it cannot raise.
+    Records are copied out of the ring inside libbpf's callback, which does nothing else (it
+    cannot raise); once a batch holds ``max_batch`` records the callback stops libbpf, and the
+    rest stays in the ring for the next call.
     """
 
-    def __init__(self, map_fd: int) -> None:
+    def __init__(self, map_fd: int, max_batch: int = 4096) -> None:
         """Attach a consumer to the ring-buffer map ``map_fd``.
 
         Raises:
@@ -192,18 +194,20 @@ class RingBuffer:
         """
         self._lib = _libbpf()
         self._pending: list[bytes] = []
-        append = self._pending.append
-        string_at = ctypes.string_at
+        self._limit = [max(1, max_batch)]
+        pending, limit, string_at = self._pending, self._limit, ctypes.string_at
+        stop = -errno.EAGAIN
 
         def on_sample(_ctx: int | None, data: int | None, size: int) -> int:
-            append(string_at(data or 0, size))
-            return 0
+            pending.append(string_at(data or 0, size))
+            return stop if len(pending) >= limit[0] else 0
 
         self._cb = _SampleFn(on_sample)  # kept alive as long as the ring buffer
         ptr = self._lib.ring_buffer__new(map_fd, self._cb, None, None)
         if not ptr:
             raise _fail("ring_buffer__new")
         self._rb: int | None = ptr
+        self._max_batch = max(1, max_batch)
 
     @property
     def epoll_fd(self) -> int:
@@ -215,8 +219,8 @@ class RingBuffer:
             raise LibbpfError(errno.EBADF, "ring buffer is closed")
         return self._rb
 
-    def consume(self) -> list[bytes]:
-        """Take every record in the ring now, without waiting.
+    def consume(self, limit: int | None = None) -> list[bytes]:
+        """Take the records in the ring now, without waiting, at most ``limit`` (default ``max_batch``).
 
         Returns:
             The records in ring order; an empty list when the ring is empty.
@@ -224,8 +228,9 @@ class RingBuffer:
         Raises:
             LibbpfError: ``ring_buffer__consume`` failed.
         """
+        self._limit[0] = self._max_batch if limit is None else max(1, limit)
         rc = self._lib.ring_buffer__consume(self._handle())
-        if rc < 0:
+        if rc < 0 and -rc != errno.EAGAIN:
             raise _fail("ring_buffer__consume", rc)
         return self._take()
 
@@ -233,13 +238,14 @@ class RingBuffer:
         """Sleep until the kernel forces a wakeup or ``timeout_ms`` passes, then take what came.
 
         The GIL is released while waiting. Records written with ``BPF_RB_NO_WAKEUP`` do not end
-        the wait; they are taken by the next ``consume``.
+        the wait; they are taken by the next ``consume``. At most ``max_batch`` records.
 
         Raises:
             LibbpfError: ``ring_buffer__poll`` failed (EINTR is not an error).
         """
+        self._limit[0] = self._max_batch
         rc = self._lib.ring_buffer__poll(self._handle(), max(0, timeout_ms))
-        if rc < 0 and -rc != errno.EINTR:
+        if rc < 0 and -rc not in (errno.EINTR, errno.EAGAIN):
             raise _fail("ring_buffer__poll", rc)
         return self._take()
 

@@ -1,0 +1,219 @@
+"""The kernel↔user ABI in Python: a ``ctypes.Structure`` mirror of ``bpf/rtguard.h``.
+
+Every struct, enum and size constant of the header has its twin here, and
+``tests/agent/sensors/bpf/test_bpf_abi_layout.py`` compiles the header with the host C compiler
+to prove the sizes and offsets agree. ``struct_format`` turns a mirror into a ``struct`` format
+so that the decoder unpacks a record in one call. This module only describes layouts: it must
+NOT read records, do I/O, or import libbpf. Change it together with ``rtguard.h`` and
+``bpf/ABI_VERSION`` (bump rules in ``bpf/README.md``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+from typing import Final
+
+__all__ = [
+    "ABI_MAJOR",
+    "ABI_MINOR",
+    "ABI_PATCH",
+    "ABI_VERSION",
+    "ARGS_MAX",
+    "CGROUP_MAX_DEPTH",
+    "CGROUP_NAME_MAX",
+    "COMM_LEN",
+    "COUNTER_SLOTS",
+    "FILENAME_MAX",
+    "STRUCTS",
+    "Counter",
+    "Flag",
+    "Op",
+    "RtgConfig",
+    "RtgExec",
+    "RtgExit",
+    "RtgFork",
+    "RtgHdr",
+    "abi_version_code",
+    "flat_fields",
+    "struct_format",
+]
+
+ABI_MAJOR: Final = 1
+ABI_MINOR: Final = 0
+ABI_PATCH: Final = 0
+ABI_VERSION: Final = f"{ABI_MAJOR}.{ABI_MINOR}.{ABI_PATCH}"
+
+COMM_LEN: Final = 16
+FILENAME_MAX: Final = 256
+CGROUP_MAX_DEPTH: Final = 6
+CGROUP_NAME_MAX: Final = 128
+ARGS_MAX: Final = 4096
+COUNTER_SLOTS: Final = 8
+
+
+def abi_version_code(major: int, minor: int, patch: int) -> int:
+    """Pack a version like ``RTG_ABI_VERSION_CODE`` does: ``major << 16 | minor << 8 | patch``."""
+    return (major << 16) | (minor << 8) | patch
+
+
+class Op(enum.IntEnum):
+    """``enum rtg_op``: the first byte of every record."""
+
+    EXEC = 1
+    FORK = 2
+    EXIT = 3
+
+
+class Flag(enum.IntFlag):
+    """``enum rtg_flag``: bits of ``rtg_hdr.flags``."""
+
+    ARGS_TRUNC = 1 << 0
+    ARGS_FAULT = 1 << 1
+    FILENAME_TRUNC = 1 << 2
+    CGROUP_TRUNC = 1 << 3
+    CGROUP_DEEP = 1 << 4
+    CGROUP_DFL = 1 << 5
+    NO_EXE = 1 << 6
+
+
+class Counter(enum.IntEnum):
+    """``enum rtg_counter``: keys of the per-CPU ``rtg_counters`` map."""
+
+    LOST_RINGBUF_FULL = 0
+    EMITTED = 1
+    WAKEUPS = 2
+
+
+class RtgHdr(ctypes.Structure):
+    """``struct rtg_hdr``."""
+
+    _fields_ = (
+        ("op", ctypes.c_uint8),
+        ("abi_major", ctypes.c_uint8),
+        ("flags", ctypes.c_uint16),
+        ("size", ctypes.c_uint32),
+        ("ktime", ctypes.c_uint64),
+    )
+
+
+class RtgExec(ctypes.Structure):
+    """``struct rtg_exec``: the fixed part; the tail starts at ``sizeof(RtgExec)``."""
+
+    _fields_ = (
+        ("hdr", RtgHdr),
+        ("pid", ctypes.c_uint32),
+        ("tid", ctypes.c_uint32),
+        ("ppid", ctypes.c_uint32),
+        ("ns_pid", ctypes.c_uint32),
+        ("uid", ctypes.c_uint32),
+        ("euid", ctypes.c_uint32),
+        ("gid", ctypes.c_uint32),
+        ("egid", ctypes.c_uint32),
+        ("start_boottime", ctypes.c_uint64),
+        ("parent_start_boottime", ctypes.c_uint64),
+        ("cgroup_id", ctypes.c_uint64),
+        ("mntns", ctypes.c_uint32),
+        ("pidns", ctypes.c_uint32),
+        ("exe_ino", ctypes.c_uint64),
+        ("exe_mtime_ns", ctypes.c_int64),
+        ("exe_dev", ctypes.c_uint32),
+        ("args_size", ctypes.c_uint32),
+        ("filename_len", ctypes.c_uint16),
+        ("cgroup_len", ctypes.c_uint16),
+        ("args_len", ctypes.c_uint16),
+        ("cgroup_depth", ctypes.c_uint8),
+        ("_pad0", ctypes.c_uint8),
+        ("comm", ctypes.c_char * COMM_LEN),
+    )
+
+
+class RtgFork(ctypes.Structure):
+    """``struct rtg_fork``."""
+
+    _fields_ = (
+        ("hdr", RtgHdr),
+        ("parent_pid", ctypes.c_uint32),
+        ("child_pid", ctypes.c_uint32),
+        ("parent_start_boottime", ctypes.c_uint64),
+        ("child_start_boottime", ctypes.c_uint64),
+    )
+
+
+class RtgExit(ctypes.Structure):
+    """``struct rtg_exit``."""
+
+    _fields_ = (
+        ("hdr", RtgHdr),
+        ("pid", ctypes.c_uint32),
+        ("exit_code", ctypes.c_uint32),
+        ("start_boottime", ctypes.c_uint64),
+    )
+
+
+class RtgConfig(ctypes.Structure):
+    """``struct rtg_config``: the knobs in ``.rodata`` (global ``rtg_cfg``)."""
+
+    _fields_ = (
+        ("ignore_tgid", ctypes.c_uint32),
+        ("max_args_bytes", ctypes.c_uint32),
+        ("wakeup_bytes", ctypes.c_uint64),
+    )
+
+
+# C name → mirror, for the layout test and for documentation.
+STRUCTS: Final[dict[str, type[ctypes.Structure]]] = {
+    "rtg_hdr": RtgHdr,
+    "rtg_exec": RtgExec,
+    "rtg_fork": RtgFork,
+    "rtg_exit": RtgExit,
+    "rtg_config": RtgConfig,
+}
+
+_CODES: Final[dict[type, str]] = {
+    ctypes.c_uint8: "B",
+    ctypes.c_uint16: "H",
+    ctypes.c_uint32: "I",
+    ctypes.c_uint64: "Q",
+    ctypes.c_int32: "i",
+    ctypes.c_int64: "q",
+}
+
+
+def flat_fields(cls: type[ctypes.Structure], prefix: str = "", base: int = 0) -> list[tuple[str, int, type]]:
+    """List the leaf fields of a mirror with nested structs flattened (``"hdr.op"``).
+
+    Returns:
+        ``(dotted name, offset from the start of the outer struct, ctypes type)`` in order.
+    """
+    out: list[tuple[str, int, type]] = []
+    for spec in cls._fields_:
+        name, ctype = spec[0], spec[1]
+        off = base + int(getattr(cls, name).offset)
+        if isinstance(ctype, type) and issubclass(ctype, ctypes.Structure):
+            out.extend(flat_fields(ctype, f"{prefix}{name}.", off))
+        else:
+            out.append((f"{prefix}{name}", off, ctype))
+    return out
+
+
+def struct_format(cls: type[ctypes.Structure]) -> str:
+    """Return a little-endian ``struct`` format that unpacks ``cls`` in flat field order.
+
+    Padding between fields and at the end becomes ``x`` so that ``struct.calcsize`` equals
+    ``ctypes.sizeof(cls)``; ``char[N]`` becomes ``Ns``.
+    """
+    parts = ["<"]
+    pos = 0
+    for _name, off, ctype in flat_fields(cls):
+        if off > pos:
+            parts.append(f"{off - pos}x")
+        if issubclass(ctype, ctypes.Array):
+            parts.append(f"{ctype._length_}s")
+        else:
+            parts.append(_CODES[ctype])
+        pos = off + ctypes.sizeof(ctype)
+    end = ctypes.sizeof(cls)
+    if end > pos:
+        parts.append(f"{end - pos}x")
+    return "".join(parts)

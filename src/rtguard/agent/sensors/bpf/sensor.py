@@ -1,0 +1,301 @@
+"""``BpfSensor``: the eBPF process sensor (exec with argv, fork, exit) behind the ``Sensor`` protocol.
+
+It finds the CO-RE object (``RTGUARD_BPF_OBJECT``, else ``rtguard.bpf.o`` next to this file),
+checks what the host offers, sets the kernel knobs, loads and attaches the programs through
+``libbpf.py``, then drains the ring buffer in bounded batches on the caller's timer (the kernel
+writes without waking us, so an exec storm costs ~1% instead of ~11%) and decodes with
+``decode.py``. Every record lost in the kernel (ring full) or in decoding is counted by reason.
+It must NOT enrich records (no /proc look-ups, no container or user names: that is
+``rtguard.agent.enrich``), must NOT hold records beyond one batch, and must NOT call libbpf
+except through ``libbpf.py``. Not thread-safe: one thread starts, polls and closes it.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+from pathlib import Path
+from typing import Final
+
+from rtguard.agent.sensors.bpf import abi
+from rtguard.agent.sensors.bpf.decode import DecodeError, decode
+from rtguard.agent.sensors.bpf.libbpf import (
+    BpfObject,
+    LibbpfError,
+    RingBuffer,
+    ensure_tracefs,
+    needs_tracefs,
+)
+from rtguard.agent.sensors.records import Record, SensorStats, SensorUnavailable
+
+__all__ = [
+    "DEFAULT_MAX_BATCH",
+    "DEFAULT_RING_BYTES",
+    "ENV_BPF_OBJECT",
+    "BpfSensor",
+    "default_object_path",
+]
+
+_log = logging.getLogger(__name__)
+
+ENV_BPF_OBJECT: Final = "RTGUARD_BPF_OBJECT"
+DEFAULT_RING_BYTES: Final = 8 << 20
+DEFAULT_MAX_BATCH: Final = 4096
+_BTF_VMLINUX: Final = Path("/sys/kernel/btf/vmlinux")
+_RING_MAP: Final = "rtg_events"
+_COUNTERS_MAP: Final = "rtg_counters"
+_PAGE: Final = os.sysconf("SC_PAGE_SIZE")
+# Capability bits (linux/capability.h) that let a process load tracing programs.
+_CAP_SYS_ADMIN: Final = 21
+_CAP_PERFMON: Final = 38
+_CAP_BPF: Final = 39
+_NEXT_STEP: Final = "or run the agent with --sensor procfs"
+
+
+def default_object_path() -> Path:
+    """Where the object is looked for: ``$RTGUARD_BPF_OBJECT``, else next to this module."""
+    env = os.environ.get(ENV_BPF_OBJECT)
+    return Path(env) if env else Path(__file__).with_name("rtguard.bpf.o")
+
+
+def _counter_key(c: abi.Counter) -> str:
+    return c.name.lower().removeprefix("lost_")
+
+
+def _can_load_bpf() -> tuple[bool, str]:
+    """Whether this process holds CAP_SYS_ADMIN, or CAP_BPF and CAP_PERFMON (effective)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            line = next((ln for ln in f if ln.startswith("CapEff:")), "CapEff: 0")
+    except OSError:
+        return os.geteuid() == 0, "unknown"
+    eff = int(line.split()[1], 16)
+    admin = bool(eff >> _CAP_SYS_ADMIN & 1)
+    bpf_perfmon = bool(eff >> _CAP_BPF & 1) and bool(eff >> _CAP_PERFMON & 1)
+    return admin or bpf_perfmon, f"{eff:016x}"
+
+
+class BpfSensor:
+    """The eBPF sensor. ``name`` is ``"ebpf"``.
+
+    Construct cheaply, then ``start()``; ``poll()`` as often as the wanted latency (e.g. every
+    50-100 ms), ``stats()`` any time, and ``close()`` always.
+    """
+
+    name = "ebpf"
+
+    def __init__(
+        self,
+        *,
+        object_path: Path | None = None,
+        ring_bytes: int = DEFAULT_RING_BYTES,
+        max_args_bytes: int = abi.ARGS_MAX,
+        wakeup_bytes: int | None = None,
+        ignore_self: bool = True,
+        max_batch: int = DEFAULT_MAX_BATCH,
+    ) -> None:
+        """Configure the sensor; nothing is opened until ``start``.
+
+        Args:
+            object_path: the BPF object; default ``default_object_path()``.
+            ring_bytes: ring-buffer size, a power of two and a multiple of the page size.
+            max_args_bytes: bytes of the argv area copied per exec (1..``abi.ARGS_MAX``);
+                longer command lines are cut and flagged ``argv_truncated``.
+            wakeup_bytes: the kernel wakes a waiting ``poll`` early once the ring holds this
+                many bytes; default a quarter of the ring; 0 never wakes (pure timer draining).
+            ignore_self: do not report this process's own exec and exit.
+            max_batch: most records one ``poll`` returns; the rest stay in the ring for the next.
+
+        Raises:
+            ValueError: a size is out of range.
+        """
+        if ring_bytes < _PAGE or ring_bytes & (ring_bytes - 1) or ring_bytes % _PAGE:
+            raise ValueError(f"ring_bytes must be a power of two and a multiple of {_PAGE}: {ring_bytes}")
+        if not 1 <= max_args_bytes <= abi.ARGS_MAX:
+            raise ValueError(f"max_args_bytes must be in 1..{abi.ARGS_MAX}: {max_args_bytes}")
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be positive: {max_batch}")
+        self._path = object_path or default_object_path()
+        self._ring_bytes = ring_bytes
+        self._max_args = max_args_bytes
+        self._wakeup = ring_bytes // 4 if wakeup_bytes is None else max(0, wakeup_bytes)
+        self._ignore_tgid = os.getpid() if ignore_self else 0
+        self._max_batch = max_batch
+        self._obj: BpfObject | None = None
+        self._ring: RingBuffer | None = None
+        self._delivered = 0
+        self._decode_errors: collections.Counter[tuple[str, int]] = collections.Counter()
+        self._last_kernel: dict[str, int] = {_counter_key(c): 0 for c in abi.Counter}
+
+    @property
+    def object_path(self) -> Path:
+        """The BPF object this sensor loads."""
+        return self._path
+
+    def start(self) -> None:
+        """Open, configure, load and attach the programs, and open the ring buffer.
+
+        Raises:
+            SensorUnavailable: eBPF cannot run here; the message says why and what to do.
+        """
+        if self._obj is not None:
+            return
+        self._preflight()
+        try:
+            self._obj = BpfObject(self._path)
+            self._check_abi(self._obj)
+            self._configure(self._obj)
+            self._obj.load()
+            if needs_tracefs(self._obj.program_sections()):
+                ensure_tracefs()
+            self._obj.attach_all()
+            self._ring = RingBuffer(self._obj.map_fd(_RING_MAP), max_batch=self._max_batch)
+        except LibbpfError as exc:
+            self.close()
+            raise SensorUnavailable(self._explain(exc)) from exc
+        except SensorUnavailable:
+            self.close()
+            raise
+        _log.info(
+            "bpf sensor started",
+            extra={"object": str(self._path), "ring_bytes": self._ring_bytes, "abi": abi.ABI_VERSION},
+        )
+
+    def _preflight(self) -> None:
+        if not self._path.is_file():
+            raise SensorUnavailable(
+                f"eBPF object not found at {self._path}: run `make bpf` in the rtguard checkout, "
+                f"or set {ENV_BPF_OBJECT} to a built rtguard.bpf.o, {_NEXT_STEP}"
+            )
+        ok, caps = _can_load_bpf()
+        if not ok:
+            raise SensorUnavailable(
+                f"loading eBPF needs root (CAP_SYS_ADMIN, or CAP_BPF and CAP_PERFMON; CapEff={caps}): "
+                f"run the agent as root, {_NEXT_STEP}"
+            )
+        if not _BTF_VMLINUX.exists():
+            raise SensorUnavailable(
+                f"this kernel has no BTF ({_BTF_VMLINUX} is missing; CONFIG_DEBUG_INFO_BTF=y is needed "
+                f"for CO-RE): {_NEXT_STEP}"
+            )
+
+    def _check_abi(self, obj: BpfObject) -> None:
+        code = int.from_bytes(obj.read_rodata("rtg_abi_version"), "little")
+        major, minor, patch = code >> 16, (code >> 8) & 0xFF, code & 0xFF
+        if major != abi.ABI_MAJOR:
+            raise SensorUnavailable(
+                f"{self._path} was built for record ABI {major}.{minor}.{patch}, this agent reads "
+                f"{abi.ABI_VERSION}: rebuild it with `make bpf` from the same checkout"
+            )
+        if (minor, patch) != (abi.ABI_MINOR, abi.ABI_PATCH):
+            _log.warning(
+                "bpf object ABI differs in minor or patch",
+                extra={"object_abi": f"{major}.{minor}.{patch}", "agent_abi": abi.ABI_VERSION},
+            )
+
+    def _configure(self, obj: BpfObject) -> None:
+        cfg = abi.RtgConfig(
+            ignore_tgid=self._ignore_tgid, max_args_bytes=self._max_args, wakeup_bytes=self._wakeup
+        )
+        obj.write_rodata("rtg_cfg", bytes(cfg))
+        obj.set_max_entries(_RING_MAP, self._ring_bytes)
+
+    def _explain(self, exc: LibbpfError) -> str:
+        msg = f"eBPF sensor could not start: {exc}"
+        if exc.log:
+            msg += "\nlibbpf said:\n  " + "\n  ".join(exc.log[-15:])
+        if exc.errno == 1:  # EPERM
+            msg += (
+                "\nthe kernel refused (EPERM): check that the agent runs as root in the host's user "
+                f"namespace and that no LSM or lockdown policy forbids BPF, {_NEXT_STEP}"
+            )
+        return msg
+
+    def poll(self, timeout_ms: int) -> list[Record]:
+        """Drain up to ``max_batch`` records, waiting up to ``timeout_ms`` if none is ready.
+
+        Records are written without waking the consumer, so a call returns after
+        ``timeout_ms`` with what arrived meanwhile, or earlier when the ring is filling up.
+
+        Args:
+            timeout_ms: the longest wait when the ring is empty; 0 returns at once.
+
+        Returns:
+            Decoded records in ring order (per CPU; not globally time-ordered). Empty when
+            nothing came. Records that failed to decode are counted, not returned.
+
+        Raises:
+            SensorUnavailable: the sensor is not started or is closed.
+        """
+        ring = self._ring
+        if ring is None:
+            raise SensorUnavailable("the eBPF sensor is not started")
+        try:
+            raw = ring.consume()
+            if not raw and timeout_ms > 0:
+                raw = ring.wait(timeout_ms)
+                if len(raw) < self._max_batch:
+                    raw += ring.consume(self._max_batch - len(raw))
+        except LibbpfError as exc:
+            raise SensorUnavailable(f"reading the eBPF ring buffer failed: {exc}") from exc
+        out: list[Record] = []
+        for item in map(decode, raw):
+            if isinstance(item, DecodeError):
+                self._count_decode_error(item)
+            else:
+                out.append(item)
+        self._delivered += len(out)
+        return out
+
+    def _count_decode_error(self, err: DecodeError) -> None:
+        self._decode_errors[(err.kind.value, err.op)] += 1
+        _log.debug(
+            "bpf record not decoded",
+            extra={"kind": err.kind.value, "op": err.op, "size": err.size, "detail": err.detail},
+        )
+
+    def kernel_counters(self) -> dict[str, int]:
+        """Sum the kernel's per-CPU counters (``rtg_counters``): lost, emitted, forced wakeups.
+
+        Returns:
+            ``{"ringbuf_full": …, "emitted": …, "wakeups": …}``; zeros before ``start``, the
+            last values after ``close``.
+        """
+        obj = self._obj
+        if obj is not None and self._ring is not None:
+            for c in abi.Counter:
+                try:
+                    self._last_kernel[_counter_key(c)] = sum(obj.percpu_u64(_COUNTERS_MAP, c.value))
+                except LibbpfError as exc:
+                    _log.warning("bpf counter unreadable", extra={"counter": c.name, "error": str(exc)})
+        return dict(self._last_kernel)
+
+    def decode_errors(self) -> dict[tuple[str, int], int]:
+        """Records that failed to decode, by ``(kind, op)``."""
+        return dict(self._decode_errors)
+
+    def stats(self) -> SensorStats:
+        """Records delivered by ``poll`` and records lost by reason (``ringbuf_full``, ``decode_error``)."""
+        kc = self.kernel_counters()
+        return SensorStats(
+            records=self._delivered,
+            lost={"ringbuf_full": kc["ringbuf_full"], "decode_error": sum(self._decode_errors.values())},
+        )
+
+    def close(self) -> None:
+        """Detach the programs and free the ring and the object; safe to call twice."""
+        if self._ring is not None:
+            self.kernel_counters()  # keep the final values for stats() after close
+            self._ring.close()
+            self._ring = None
+        if self._obj is not None:
+            self._obj.close()
+            self._obj = None
+
+    def __enter__(self) -> BpfSensor:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

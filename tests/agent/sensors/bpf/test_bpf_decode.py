@@ -1,0 +1,230 @@
+"""Decoder tests: hand-built raw records (golden) and fuzzing; no kernel, no root."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rtguard.agent.sensors.bpf import abi
+from rtguard.agent.sensors.bpf.decode import (
+    DECODERS,
+    DecodeError,
+    DecodeErrorKind,
+    cgroup_path,
+    decode,
+    split_args,
+    user_dev,
+)
+from rtguard.agent.sensors.records import ExecRecord, ExitRecord, ForkRecord
+
+HEX64 = "0123456789abcdef" * 4
+EXEC_FIXED = ctypes.sizeof(abi.RtgExec)
+
+
+def exec_raw(
+    *,
+    filename: bytes = b"/bin/echo\0",
+    cgroup_leaf_first: tuple[bytes, ...] = (),
+    args: bytes = b"/bin/echo\0hello\0world\0",
+    flags: int = 0,
+    abi_major: int = abi.ABI_MAJOR,
+    size: int | None = None,
+    depth: int | None = None,
+    **fields: int | bytes,
+) -> bytes:
+    """Build an exec record as the kernel would, from keyword fields with defaults."""
+    cg = b"".join(n + b"\0" for n in cgroup_leaf_first)
+    rec = abi.RtgExec(
+        pid=1234,
+        tid=1234,
+        ppid=1000,
+        ns_pid=1,
+        uid=1,
+        euid=2,
+        gid=3,
+        egid=4,
+        start_boottime=5_000_000_000,
+        parent_start_boottime=4_000_000_000,
+        cgroup_id=77,
+        mntns=4026531840,
+        pidns=4026531836,
+        exe_ino=260249,
+        exe_mtime_ns=1663687647_123456789,
+        exe_dev=(254 << 20) | 1,
+        args_size=len(args),
+        filename_len=len(filename),
+        cgroup_len=len(cg),
+        args_len=len(args),
+        cgroup_depth=len(cgroup_leaf_first) if depth is None else depth,
+        comm=b"echo",
+    )
+    for key, value in fields.items():
+        setattr(rec, key, value)
+    body = bytes(rec)[ctypes.sizeof(abi.RtgHdr) :] + filename + cg + args
+    total = ctypes.sizeof(abi.RtgHdr) + len(body)
+    hdr = abi.RtgHdr(op=abi.Op.EXEC, abi_major=abi_major, flags=flags, size=total if size is None else size)
+    hdr.ktime = 42
+    return bytes(hdr) + body
+
+
+def test_exec_golden() -> None:
+    raw = exec_raw(cgroup_leaf_first=(HEX64.encode(), b"5f1d3e0a", b"ecs"))
+    assert len(raw) == EXEC_FIXED + 10 + (65 + 9 + 4) + 22
+    assert decode(raw) == ExecRecord(
+        ktime=42,
+        pid=1234,
+        tid=1234,
+        ppid=1000,
+        ns_pid=1,
+        uid=1,
+        euid=2,
+        gid=3,
+        egid=4,
+        start_boottime=5_000_000_000,
+        parent_start_boottime=4_000_000_000,
+        comm="echo",
+        filename="/bin/echo",
+        argv=("/bin/echo", "hello", "world"),
+        argv_truncated=False,
+        cgroup_id=77,
+        cgroup_path=f"/ecs/5f1d3e0a/{HEX64}",
+        mntns=4026531840,
+        pidns=4026531836,
+        exe_dev=os.makedev(254, 1),
+        exe_ino=260249,
+        exe_mtime=1663687647_123456789,
+    )
+
+
+def test_fork_golden_bytes() -> None:
+    # Packed by hand from the header's field list, independently of abi.py.
+    raw = struct.pack("<BBHIQIIQQ", 2, 1, 0, 40, 99, 10, 11, 1_000, 2_000)
+    assert decode(raw) == ForkRecord(
+        ktime=99, parent_pid=10, child_pid=11, parent_start_boottime=1_000, child_start_boottime=2_000
+    )
+
+
+def test_exit_golden_bytes() -> None:
+    raw = struct.pack("<BBHIQIIQ", 3, 1, 0, 32, 7, 55, 9 | 0x80, 3_000)
+    assert decode(raw) == ExitRecord(ktime=7, pid=55, start_boottime=3_000, exit_code=0x89)
+
+
+def test_exec_root_cgroup_is_slash() -> None:
+    rec = decode(exec_raw())
+    assert isinstance(rec, ExecRecord)
+    assert rec.cgroup_path == "/"
+
+
+def test_exec_deep_cgroup_is_marked() -> None:
+    names = tuple(b"l%d" % i for i in range(abi.CGROUP_MAX_DEPTH))
+    rec = decode(exec_raw(cgroup_leaf_first=names, flags=abi.Flag.CGROUP_DEEP))
+    assert isinstance(rec, ExecRecord)
+    assert rec.cgroup_path == "/.../l5/l4/l3/l2/l1/l0"
+
+
+def test_exec_truncated_args_keep_partial_last_arg() -> None:
+    rec = decode(exec_raw(args=b"/bin/echo\0aaaa\0bb", flags=abi.Flag.ARGS_TRUNC, args_size=5000))
+    assert isinstance(rec, ExecRecord)
+    assert rec.argv == ("/bin/echo", "aaaa", "bb")
+    assert rec.argv_truncated
+
+
+def test_exec_args_fault_is_truncated_and_empty() -> None:
+    rec = decode(exec_raw(args=b"", flags=abi.Flag.ARGS_FAULT))
+    assert isinstance(rec, ExecRecord)
+    assert rec.argv == ()
+    assert rec.argv_truncated
+
+
+def test_exec_non_utf8_is_escaped_not_lost() -> None:
+    rec = decode(exec_raw(filename=b"/tmp/\xff\0", args=b"x\0\xfe\0", comm=b"a\xffb"))
+    assert isinstance(rec, ExecRecord)
+    assert rec.filename == "/tmp/\\xff"
+    assert rec.argv == ("x", "\\xfe")
+    assert rec.comm == "a\\xffb"
+
+
+def test_split_args_and_cgroup_path_helpers() -> None:
+    assert split_args(b"") == ()
+    assert split_args(b"\0") == ("",)
+    assert split_args(b"a\0\0b\0") == ("a", "", "b")
+    assert cgroup_path([]) == "/"
+    assert cgroup_path([HEX64.encode(), b"docker"]) == f"/docker/{HEX64}"
+
+
+@given(st.integers(0, 0xFFF), st.integers(0, 0xFFFFF))
+def test_user_dev_matches_makedev(major: int, minor: int) -> None:
+    assert user_dev((major << 20) | minor) == os.makedev(major, minor)
+
+
+def _kind(raw: bytes) -> DecodeErrorKind:
+    out = decode(raw)
+    assert isinstance(out, DecodeError), out
+    return out.kind
+
+
+def test_malformed_records_are_typed_errors() -> None:
+    good = exec_raw(cgroup_leaf_first=(b"docker",))
+    assert _kind(b"") is DecodeErrorKind.TOO_SHORT
+    assert _kind(good[:10]) is DecodeErrorKind.TOO_SHORT
+    assert _kind(b"\x09" + good[1:]) is DecodeErrorKind.UNKNOWN_OP
+    assert _kind(exec_raw(abi_major=abi.ABI_MAJOR + 1)) is DecodeErrorKind.ABI_MISMATCH
+    assert _kind(exec_raw(size=12345)) is DecodeErrorKind.BAD_SIZE
+    assert _kind(exec_raw(args_len=3)) is DecodeErrorKind.BAD_TAIL
+    assert _kind(exec_raw(cgroup_leaf_first=(b"a", b"b"), depth=1)) is DecodeErrorKind.BAD_TAIL
+    assert _kind(exec_raw(depth=abi.CGROUP_MAX_DEPTH + 1)) is DecodeErrorKind.BAD_TAIL
+    assert _kind(struct.pack("<BBHIQIIQQ", 2, 1, 0, 48, 0, 1, 2, 3, 4) + bytes(8)) is DecodeErrorKind.BAD_SIZE
+    short_exit = struct.pack("<BBHIQII", 3, 1, 0, 24, 0, 1, 2)
+    assert _kind(short_exit) is DecodeErrorKind.BAD_SIZE
+    err = decode(b"\x09" + good[1:])
+    assert isinstance(err, DecodeError)
+    assert (err.op, err.size) == (9, len(good))
+
+
+def test_dispatch_table_covers_every_op() -> None:
+    assert set(DECODERS) == set(abi.Op)
+
+
+@settings(max_examples=2000)
+@given(st.binary(max_size=600))
+def test_any_bytes_decode_to_record_or_typed_error(raw: bytes) -> None:
+    out = decode(raw)
+    assert isinstance(out, ExecRecord | ForkRecord | ExitRecord | DecodeError)
+    if isinstance(out, DecodeError):
+        assert out.kind is not DecodeErrorKind.INTERNAL, out
+
+
+@settings(max_examples=1000)
+@given(op=st.sampled_from(list(abi.Op)), flags=st.integers(0, 0xFFFF), body=st.binary(max_size=700))
+def test_plausible_headers_with_random_bodies_never_escape(op: abi.Op, flags: int, body: bytes) -> None:
+    # Passes the header checks, so the per-op decoders see arbitrary bodies.
+    size = ctypes.sizeof(abi.RtgHdr) + len(body)
+    raw = struct.pack("<BBHIQ", op, abi.ABI_MAJOR, flags, size, 1) + body
+    out = decode(raw)
+    assert isinstance(out, ExecRecord | ForkRecord | ExitRecord | DecodeError)
+    if isinstance(out, DecodeError):
+        assert out.kind is not DecodeErrorKind.INTERNAL, out
+
+
+_names = st.lists(st.binary(min_size=1, max_size=20).filter(lambda b: b"\0" not in b), max_size=6)
+_args = st.lists(st.text(max_size=30).filter(lambda s: "\0" not in s), min_size=1, max_size=8)
+
+
+@settings(max_examples=500)
+@given(names=_names, args=_args, filename=st.text(max_size=60).filter(lambda s: "\0" not in s))
+def test_well_formed_exec_round_trips(names: list[bytes], args: list[str], filename: str) -> None:
+    raw = exec_raw(
+        filename=filename.encode() + b"\0",
+        cgroup_leaf_first=tuple(names),
+        args=b"".join(a.encode() + b"\0" for a in args),
+    )
+    out = decode(raw)
+    assert isinstance(out, ExecRecord), out
+    assert out.filename == filename
+    assert out.argv == tuple(args)
+    assert out.cgroup_path == cgroup_path(list(names))
+    assert not out.argv_truncated
