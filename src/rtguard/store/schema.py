@@ -67,6 +67,8 @@ detectors = Table(
     metadata,
     Column("detector_id", String(64), primary_key=True),
     Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False, index=True),
+    # Creation order within the account (timestamps tie within a millisecond).
+    Column("ordinal", Integer, nullable=False),
     Column("created_at", String(32), nullable=False),
     Column("updated_at", String(32), nullable=False),
     Column("status", String(16), nullable=False),

@@ -231,10 +231,14 @@ class SqlStore:
         ]
         with self._write() as conn:
             self._require_account(conn, account_id)
+            last = conn.execute(
+                select(func.max(detectors.c.ordinal)).where(detectors.c.account_id == account_id)
+            ).scalar()
             conn.execute(
                 detectors.insert().values(
                     detector_id=detector_id,
                     account_id=account_id,
+                    ordinal=(last or 0) + 1,
                     created_at=now,
                     updated_at=now,
                     status="ENABLED",
@@ -250,7 +254,7 @@ class SqlStore:
             rows = conn.execute(
                 select(detectors.c.detector_id)
                 .where(detectors.c.account_id == account_id)
-                .order_by(detectors.c.created_at, detectors.c.detector_id)
+                .order_by(detectors.c.ordinal)
             )
             return [str(r.detector_id) for r in rows]
 
