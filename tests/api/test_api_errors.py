@@ -3,6 +3,7 @@ router living next to other (differently authenticated) routes in one app."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -114,3 +115,17 @@ def test_router_authenticates_only_its_own_routes(tmp_path: Any) -> None:
         assert httpx.get(url + "/agent/v1/ping").json() == {"pong": "yes"}
         assert httpx.get(url + "/detector").status_code == 403
     store.close()
+
+
+def test_oversized_bodies_are_refused_before_authentication(api_env: ApiEnv) -> None:
+    big = b"{" + b" " * (1 << 20) + b"}"
+    response = httpx.post(api_env.url + f"/detector/{api_env.detector}/findings", content=big)
+    assert response.status_code == 400
+    assert "larger than" in response.json()["message"]
+
+    def chunks() -> Iterator[bytes]:  # no content-length: the streamed size is what counts
+        for _ in range(20):
+            yield b" " * 65536
+
+    streamed = httpx.post(api_env.url + f"/detector/{api_env.detector}/findings", content=chunks())
+    assert streamed.status_code == 400

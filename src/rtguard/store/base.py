@@ -119,7 +119,12 @@ class Store(Protocol):
         ...
 
     def events_after(self, cursor_id: int, limit: int) -> list[EventRow]:
-        """Up to ``limit`` events with id > ``cursor_id``, in id order; empty when caught up."""
+        """Up to ``limit`` events with id > ``cursor_id``, in id order; empty when caught up.
+
+        Ids must become visible in increasing order, or a reader could move its cursor past an id
+        committed late. SQLite guarantees it (one writer at a time); a PostgreSQL backend must
+        serialise appends (e.g. an advisory lock in ``record_batch``) to keep the guarantee.
+        """
         ...
 
     def get_cursor(self, name: str) -> int:
