@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
 from rtguard import __version__
-from rtguard.api.app import build_api
+from rtguard.api.app import mount_api
 from rtguard.bus.memory import MemoryBus
 from rtguard.detect.engine import Engine
 from rtguard.ingest.routes import AgentRegistry, build_ingest_router
@@ -190,7 +190,6 @@ def build_server(config: ServerConfig, listeners: tuple[FindingListener, ...] = 
     worker = DetectionWorker(store, engine.evaluate, bus, region=config.region, listeners=listeners)
     app = FastAPI(title="rtguard", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(build_ingest_router(store, bus, registry))
-    app.include_router(build_api(store, config.region))
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> str:
@@ -199,6 +198,8 @@ def build_server(config: ServerConfig, listeners: tuple[FindingListener, ...] = 
     @app.get("/healthz")
     def healthz() -> JsonDict:
         return {"status": "ok", "version": __version__}
+
+    mount_api(app, store, config.region)
 
     return Server(app=app, store=store, worker=worker, registry=registry, credentials=cred)
 

@@ -89,7 +89,7 @@ def _open_sensor(kind: str) -> Sensor:
     from rtguard.agent.sensors.bpf.sensor import BpfSensor
 
     if kind in ("auto", "ebpf"):
-        sensor = BpfSensor(ignore_pid=os.getpid())
+        sensor = BpfSensor()
         sensor.start()
         return sensor
     raise SensorUnavailable(f"sensor {kind!r} is not available in this build; use --sensor ebpf")

@@ -19,6 +19,7 @@ from typing import Annotated, Final, Protocol
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from rtguard.bus.memory import MemoryBus
 from rtguard.model.codec import CodecError, JsonDict, decode_batch, encode_event
@@ -111,7 +112,7 @@ def build_ingest_router(
     async def post_batch(
         request: Request, authorization: Annotated[str | None, Header()] = None
     ) -> JSONResponse:
-        account = _account(authorization)
+        account = await run_in_threadpool(_account, authorization)
         if account is None:
             registry.counters["auth_failed"] += 1
             return _error(401, "Unauthorized", "missing or unknown agent token")
@@ -119,6 +120,10 @@ def build_ingest_router(
         if isinstance(body, JSONResponse):
             registry.counters["rejected_size"] += 1
             return body
+        # Decoding is CPU work and the store write waits for the disk: both off the event loop.
+        return await run_in_threadpool(_ingest, account, body)
+
+    def _ingest(account: str, body: bytes) -> JSONResponse:
         try:
             batch = decode_batch(json.loads(body))
         except (ValueError, RecursionError) as exc:

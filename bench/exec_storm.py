@@ -1,0 +1,93 @@
+"""Benchmark: the agent's overhead on an exec storm, its RSS and its drops.
+
+Runs the same storm (N fork+exec of /bin/true from a shell loop) alternately without and with
+a real ``rtguard agent --sensor ebpf`` (exporting to a real ``rtguard server``), several
+rounds side by side in one run, and prints the median ratio, the agent's RSS (VmRSS and
+VmHWM) and the drops the agent reported in its heartbeat. Needs root.
+
+Usage: python bench/exec_storm.py [--execs 20000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from rtguard.testing.stack import AgentProcess, ServerProcess
+
+
+def storm(n: int) -> float:
+    script = f"i=0; while [ $i -lt {n} ]; do /bin/true; i=$((i+1)); done"
+    start = time.perf_counter()
+    subprocess.run(["/bin/sh", "-c", script], check=True)
+    return time.perf_counter() - start
+
+
+def rss_kib(pid: int) -> tuple[int, int]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+    hwm = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+    return rss, hwm
+
+
+def dropped(server_url: str) -> dict[str, float]:
+    text = httpx.get(server_url + "/metrics", timeout=5).text
+    out: dict[str, float] = {}
+    for m in re.finditer(r'rtguard_agent_dropped_total\{agent="[^"]*",reason="([^"]+)"\} (\S+)', text):
+        out[m.group(1)] = out.get(m.group(1), 0) + float(m.group(2))
+    return out
+
+
+def received(server_url: str) -> float:
+    text = httpx.get(server_url + "/metrics", timeout=5).text
+    m = re.search(r"^rtguard_events_received_total (\S+)", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--execs", type=int, default=20000)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="rtguard-bench-"))
+    server = ServerProcess(work / "server").start()
+    agent = AgentProcess(server.url, server.credentials()["agent_token"], work / "agent", heartbeat_interval=1.0)
+    base: list[float] = []
+    with_agent: list[float] = []
+    try:
+        storm(500)  # warm caches
+        for _ in range(args.rounds):
+            base.append(storm(args.execs))
+            agent.start()
+            time.sleep(1.0)
+            with_agent.append(storm(args.execs))
+            time.sleep(2.5)  # let the last batch and a heartbeat through
+            assert agent.proc is not None
+            rss, hwm = rss_kib(agent.proc.pid)
+            agent.stop()
+        drops = dropped(server.url)
+        got = received(server.url)
+    finally:
+        agent.stop()
+        server.stop()
+    b, a = statistics.median(base), statistics.median(with_agent)
+    print(f"exec storm: {args.execs} execs x {args.rounds} rounds (alternating, same run)")
+    print(f"  no agent : median {b:.3f}s  ({b / args.execs * 1e6:.0f} us/exec)  runs {[round(x, 3) for x in base]}")
+    print(f"  agent    : median {a:.3f}s  ({a / args.execs * 1e6:.0f} us/exec)  runs {[round(x, 3) for x in with_agent]}")
+    print(f"  overhead : {100 * (a / b - 1):+.1f}%")
+    print(f"  agent RSS: {rss / 1024:.1f} MiB (peak {hwm / 1024:.1f} MiB) after the last round")
+    print(f"  events received by the server: {got:.0f} (storm execs+exits and everything else on the host)")
+    print(f"  drops reported by the agent: {drops or 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""The real look-ups behind the process table: live /proc data, containers, ECS, hashes, users.
+
+Builds the ``Lookups`` the process table calls on every exec, from the procfs reader, the
+cgroup-path parser, the ECS resolver (agent introspection in host mode, task metadata v4 in
+sidecar mode) and the sha256 cache. Every function here is total: a failure yields an empty
+value and a counter, never an exception into the hot path. It must not hold process state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections import OrderedDict
+from typing import Final
+
+from rtguard.agent.enrich.container import parse_cgroup_path
+from rtguard.agent.enrich.ecs import EcsAgentIntrospection, EcsResolver, EcsSource, TaskMetadataV4
+from rtguard.agent.enrich.hashing import Sha256Cache
+from rtguard.agent.enrich.process_cache import LiveDetails, Lookups
+from rtguard.agent.sensors.procfs.parse import parse_passwd
+from rtguard.agent.sensors.procfs.snapshot import PasswdCache, read_live
+from rtguard.agent.sensors.records import ExecRecord
+from rtguard.model.events import Container
+
+_MAX_CONTAINERS: Final = 4096
+
+
+class _ContainerCache:
+    """cgroup path → Container, bounded; containers without ECS data are retried later."""
+
+    def __init__(self, resolver: EcsResolver | None) -> None:
+        self._resolver = resolver
+        self._cache: OrderedDict[str, Container] = OrderedDict()
+
+    def __call__(self, cgroup: str, _pid: int) -> Container | None:
+        hit = self._cache.get(cgroup)
+        if hit is not None and (hit.ecs is not None or self._resolver is None):
+            return hit
+        ref = parse_cgroup_path(cgroup)
+        if ref is None:
+            return None
+        found = (
+            self._resolver.container(ref.container_id, runtime=ref.runtime, cgroup=cgroup)
+            if self._resolver is not None
+            else None
+        )
+        container = found or Container(id=ref.container_id, runtime=ref.runtime, cgroup=cgroup)
+        self._cache[cgroup] = container
+        if len(self._cache) > _MAX_CONTAINERS:
+            self._cache.popitem(last=False)
+        return container
+
+
+def _host_users() -> dict[int, str]:
+    try:
+        with open("/etc/passwd", "rb") as fh:
+            return parse_passwd(fh.read())
+    except OSError:
+        return {}
+
+
+def build_lookups(ecs_agent_uri: str, ecs_metadata_uri: str) -> tuple[Lookups, dict[str, str]]:
+    """Return the look-ups and the resource identity (for heartbeats) of this agent."""
+    source: EcsSource | None = None
+    if ecs_metadata_uri:
+        source = TaskMetadataV4(ecs_metadata_uri)
+    elif ecs_agent_uri:
+        source = EcsAgentIntrospection(ecs_agent_uri)
+    resolver = EcsResolver(source) if source is not None else None
+    identity: dict[str, str] = {}
+    if resolver is not None:
+        ident = resolver.resource_identity()
+        if ident is not None:
+            identity = {k: str(v) for k, v in dataclasses.asdict(ident).items() if v not in (None, "")}
+    passwd = PasswdCache()
+    hashes = Sha256Cache()
+    users = _host_users()
+
+    def live(pid: int) -> LiveDetails | None:
+        info = read_live(pid, passwd=passwd)
+        if info is None:
+            return None
+        return LiveDetails(
+            exe_path=info.exe_path,
+            cwd=info.cwd,
+            ld_preload=info.ld_preload,
+            ld_library_path=info.ld_library_path,
+            user_name=info.user_name,
+            stdio_sockets=info.stdio_sockets,
+        )
+
+    def sha256(pid: int, path: str, rec: ExecRecord) -> str:
+        result = hashes.hash_path(f"/proc/{pid}/exe")
+        if result.ok:
+            return result.sha256
+        if path.startswith("/"):
+            # The process is gone: read the file through its parent's root (same mount
+            # namespace in almost every case), and check it is the very inode that ran.
+            candidates = [f"/proc/{rec.ppid}/root{path}"] if rec.ppid else []
+            if parse_cgroup_path(rec.cgroup_path) is None:
+                candidates.append(path)
+            for candidate in candidates:
+                try:
+                    st = os.stat(candidate)
+                except OSError:
+                    continue
+                if rec.exe_ino and st.st_ino != rec.exe_ino:
+                    continue
+                alt = hashes.hash_path(candidate)
+                if alt.ok:
+                    return alt.sha256
+        return ""
+
+    lookups = Lookups(
+        live=live,
+        container=_ContainerCache(resolver),
+        sha256=sha256,
+        user_name=lambda uid: users.get(uid, ""),
+    )
+    return lookups, identity
