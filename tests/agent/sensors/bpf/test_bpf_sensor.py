@@ -10,6 +10,7 @@ import os
 import secrets
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -265,3 +266,49 @@ def test_batches_are_bounded_and_nothing_is_left_behind() -> None:
 def test_ensure_tracefs_finds_or_mounts_it() -> None:
     require_root()
     assert (ensure_tracefs() / "events" / "sched" / "sched_process_exec").is_dir()
+
+
+def _spawn_later(delay_s: float) -> threading.Thread:
+    def run() -> None:
+        time.sleep(delay_s)
+        subprocess.run(["/bin/true"], check=True)
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+def test_records_do_not_wake_the_consumer_below_the_threshold() -> None:
+    require_root()
+    quiet = BpfSensor(wakeup_bytes=0)
+    quiet.start()
+    try:
+        quiet.poll(0)
+        t = _spawn_later(0.05)
+        t0 = time.monotonic()
+        got = quiet.poll(400)
+        elapsed = time.monotonic() - t0
+        t.join()
+        assert got, "records written during the wait are returned at its end"
+        assert elapsed >= 0.35, f"woken after {elapsed:.3f}s although no wakeup was asked for"
+        assert quiet.kernel_counters()["wakeups"] == 0
+    finally:
+        quiet.close()
+
+
+def test_a_filling_ring_forces_a_wakeup() -> None:
+    require_root()
+    eager = BpfSensor(wakeup_bytes=1)  # any record crosses the threshold
+    eager.start()
+    try:
+        eager.poll(0)
+        t = _spawn_later(0.05)
+        t0 = time.monotonic()
+        got = eager.poll(5000)
+        elapsed = time.monotonic() - t0
+        t.join()
+        assert got
+        assert elapsed < 2.5, f"not woken: poll took {elapsed:.3f}s"
+        assert eager.kernel_counters()["wakeups"] > 0
+    finally:
+        eager.close()

@@ -186,7 +186,7 @@ class RingBuffer:
     rest stays in the ring for the next call.
     """
 
-    def __init__(self, map_fd: int, max_batch: int = 4096) -> None:
+    def __init__(self, map_fd: int, max_batch: int = 1024) -> None:
         """Attach a consumer to the ring-buffer map ``map_fd``.
 
         Raises:

@@ -40,8 +40,8 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 ENV_BPF_OBJECT: Final = "RTGUARD_BPF_OBJECT"
-DEFAULT_RING_BYTES: Final = 8 << 20
-DEFAULT_MAX_BATCH: Final = 4096
+DEFAULT_RING_BYTES: Final = 2 << 20
+DEFAULT_MAX_BATCH: Final = 1024
 _BTF_VMLINUX: Final = Path("/sys/kernel/btf/vmlinux")
 _RING_MAP: Final = "rtg_events"
 _COUNTERS_MAP: Final = "rtg_counters"
@@ -100,6 +100,8 @@ class BpfSensor:
         Args:
             object_path: the BPF object; default ``default_object_path()``.
             ring_bytes: ring-buffer size, a power of two and a multiple of the page size.
+                It counts twice in RSS (the kernel maps the data pages twice, pre-populated):
+                the 2 MiB default adds ~4 MB; 8 MiB would add ~16 MB of the 40 MB budget.
             max_args_bytes: bytes of the argv area copied per exec (1..``abi.ARGS_MAX``);
                 longer command lines are cut and flagged ``argv_truncated``.
             wakeup_bytes: the kernel wakes a waiting ``poll`` early once the ring holds this
