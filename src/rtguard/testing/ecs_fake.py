@@ -287,7 +287,9 @@ class FakeEcsEndpoints:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.owner = self
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-ecs", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-ecs", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -133,9 +133,9 @@ def parse_cgroup_path(path: str) -> ContainerRef | None:
     """
     if not isinstance(path, str) or not path.startswith("/") or len(path) > _MAX_PATH:
         return None
-    segments = path.strip("/").split("/")
-    if len(segments) > _MAX_DEPTH or any(not s for s in segments):
-        return None
+    segments = path[1:].split("/")
+    if len(segments) > _MAX_DEPTH or any(s in ("", ".", "..") for s in segments):
+        return None  # the kernel prints canonical paths: empty or dot segments are forged
     for i in range(len(segments) - 1, -1, -1):
         ref = _match_at(segments, i, path)
         if ref is not None:

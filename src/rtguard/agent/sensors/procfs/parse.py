@@ -44,7 +44,7 @@ LOADER_ENV_KEYS: Final = ("LD_PRELOAD", "LD_LIBRARY_PATH")
 DEFAULT_MAX_ARGV_BYTES: Final = 64 * 1024
 
 _STAT_MIN_FIELDS: Final = 20  # fields after "comm", up to and including starttime (field 22)
-_NS_LINK: Final = re.compile(r"^[a-z_]+:\[(\d+)\]$")
+_NS_LINK: Final = re.compile(r"[a-z_]+:\[([0-9]+)\]")
 _STATUS_ESCAPES: Final = {
     "n": "\n",
     "t": "\t",
@@ -376,7 +376,7 @@ def parse_ns_link(target: str) -> int:
     Raises:
         ProcParseError: when the text is not a namespace link.
     """
-    match = _NS_LINK.match(target)
+    match = _NS_LINK.fullmatch(target)
     if match is None:
         raise ProcParseError(f"not a namespace link: {target[:60]!r}")
     return int(match.group(1))

@@ -49,7 +49,9 @@ _SMALL_LIMIT: Final = 64 * 1024
 _ENVIRON_LIMIT: Final = 8 * 1024 * 1024  # argv+env can reach 6 MiB with an unlimited stack
 _PASSWD_LIMIT: Final = 4 * 1024 * 1024
 _DELETED_SUFFIX: Final = " (deleted)"
-_VANISHED_ERRNOS: Final = frozenset({errno.ENOENT, errno.ESRCH})
+# ESRCH means the task is gone. ENOENT is ambiguous (a zombie or a kernel thread has no exe,
+# a fake tree may lack a file): it is counted, and the final re-read of ``stat`` decides.
+_VANISHED_ERRNOS: Final = frozenset({errno.ESRCH})
 
 
 class _VanishedError(Exception):
