@@ -10,6 +10,7 @@ import os
 import secrets
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -312,3 +313,37 @@ def test_a_filling_ring_forces_a_wakeup() -> None:
         assert eager.kernel_counters()["wakeups"] > 0
     finally:
         eager.close()
+
+
+def test_missing_capabilities_are_explained() -> None:
+    require_root()
+    code = (
+        "from rtguard.agent.sensors.bpf.sensor import BpfSensor\n"
+        "from rtguard.agent.sensors.records import SensorUnavailable\n"
+        "try:\n    BpfSensor().start()\nexcept SensorUnavailable as e:\n    print(e)\n"
+    )
+    drop = "--bounding-set=-sys_admin,-bpf,-perfmon"
+    out = subprocess.run(
+        ["setpriv", drop, sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    assert "needs root" in out
+    assert "--sensor procfs" in out
+
+
+def test_threads_are_not_processes(sensor: BpfSensor) -> None:
+    code = (
+        "import ctypes, threading, time\n"
+        "ts = [threading.Thread(target=time.sleep, args=(0.4,)) for _ in range(3)]\n"
+        "[t.start() for t in ts]\n"
+        "ctypes.CDLL(None).pthread_exit(None)\n"  # the leader thread leaves first
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    assert proc.wait(timeout=10) == 0
+    recs = collect(sensor, exited(proc.pid))
+    time.sleep(0.1)
+    recs += sensor.poll(0)
+    (fork,) = [r for r in recs if isinstance(r, ForkRecord) and r.child_pid == proc.pid]
+    end = one_exit(recs, proc.pid)  # one record, when the last thread ends, not the leader
+    assert end.ktime - fork.ktime >= 0.35e9
+    assert end.start_boottime == fork.child_start_boottime
+    assert not [r for r in recs if isinstance(r, ForkRecord) and r.parent_pid == proc.pid]

@@ -50,7 +50,7 @@ _PAGE: Final = os.sysconf("SC_PAGE_SIZE")
 _CAP_SYS_ADMIN: Final = 21
 _CAP_PERFMON: Final = 38
 _CAP_BPF: Final = 39
-_NEXT_STEP: Final = "or run the agent with --sensor procfs"
+_NEXT_STEP: Final = "or use `rtguard agent --sensor procfs`"
 
 
 def default_object_path() -> Path:
