@@ -224,8 +224,10 @@ class BpfSensor:
             timeout_ms: the longest wait when the ring is empty; 0 returns at once.
 
         Returns:
-            Decoded records in ring order (per CPU; not globally time-ordered). Empty when
-            nothing came. Records that failed to decode are counted, not returned.
+            Decoded records in the order the kernel wrote them into the one ring (so a
+            process's fork, exec and exit come in causal order; ``ktime`` across CPUs may be
+            off by a few µs). Empty when nothing came. Records that failed to decode are
+            counted, not returned.
 
         Raises:
             SensorUnavailable: the sensor is not started or is closed.
