@@ -59,7 +59,9 @@ def main() -> int:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="rtguard-bench-"))
     server = ServerProcess(work / "server").start()
-    agent = AgentProcess(server.url, server.credentials()["agent_token"], work / "agent", heartbeat_interval=1.0)
+    agent = AgentProcess(
+        server.url, server.credentials()["agent_token"], work / "agent", heartbeat_interval=1.0
+    )
     base: list[float] = []
     with_agent: list[float] = []
     try:
@@ -80,8 +82,12 @@ def main() -> int:
         server.stop()
     b, a = statistics.median(base), statistics.median(with_agent)
     print(f"exec storm: {args.execs} execs x {args.rounds} rounds (alternating, same run)")
-    print(f"  no agent : median {b:.3f}s  ({b / args.execs * 1e6:.0f} us/exec)  runs {[round(x, 3) for x in base]}")
-    print(f"  agent    : median {a:.3f}s  ({a / args.execs * 1e6:.0f} us/exec)  runs {[round(x, 3) for x in with_agent]}")
+    print(
+        f"  no agent : median {b:.3f}s  ({b / args.execs * 1e6:.0f} us/exec)  runs {[round(x, 3) for x in base]}"
+    )
+    print(
+        f"  agent    : median {a:.3f}s  ({a / args.execs * 1e6:.0f} us/exec)  runs {[round(x, 3) for x in with_agent]}"
+    )
     print(f"  overhead : {100 * (a / b - 1):+.1f}%")
     print(f"  agent RSS: {rss / 1024:.1f} MiB (peak {hwm / 1024:.1f} MiB) after the last round")
     print(f"  events received by the server: {got:.0f} (storm execs+exits and everything else on the host)")

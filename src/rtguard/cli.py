@@ -35,7 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("server", help="run the detection service (ingest, detection, API)")
     s.add_argument("--listen", type=_listen, default=("127.0.0.1", 8080), metavar="HOST:PORT")
     s.add_argument("--data-dir", type=Path, default=Path(os.environ.get("RTGUARD_DATA_DIR", "rtguard-data")))
-    s.add_argument("--store", default=os.environ.get("RTGUARD_STORE", ""), help="store URL (default: SQLite in the data dir)")
+    s.add_argument(
+        "--store",
+        default=os.environ.get("RTGUARD_STORE", ""),
+        help="store URL (default: SQLite in the data dir)",
+    )
     s.add_argument("--bus", default="memory", help="event bus (memory)")
     s.add_argument("--region", default=os.environ.get("RTGUARD_REGION", "us-east-1"))
     s.add_argument("--rules", type=Path, action="append", default=[], help="extra rule file or directory")
@@ -43,9 +47,15 @@ def _parser() -> argparse.ArgumentParser:
     a = sub.add_parser("agent", help="run the security agent on this host or in this task")
     a.add_argument("--server", default=os.environ.get(ENV_SERVER, ""))
     a.add_argument("--token", default=os.environ.get(ENV_TOKEN, ""))
-    a.add_argument("--sensor", choices=("auto", "ebpf", "procfs"), default=os.environ.get("RTGUARD_SENSOR", "auto"))
-    a.add_argument("--spool-dir", type=Path, default=Path(os.environ.get("RTGUARD_SPOOL_DIR", "/var/lib/rtguard/spool")))
-    a.add_argument("--ecs-agent-uri", default=os.environ.get("RTGUARD_ECS_AGENT_URI", "http://localhost:51678"))
+    a.add_argument(
+        "--sensor", choices=("auto", "ebpf", "procfs"), default=os.environ.get("RTGUARD_SENSOR", "auto")
+    )
+    a.add_argument(
+        "--spool-dir", type=Path, default=Path(os.environ.get("RTGUARD_SPOOL_DIR", "/var/lib/rtguard/spool"))
+    )
+    a.add_argument(
+        "--ecs-agent-uri", default=os.environ.get("RTGUARD_ECS_AGENT_URI", "http://localhost:51678")
+    )
     a.add_argument("--heartbeat-interval", type=float, default=5.0)
 
     d = sub.add_parser("demo", help="server + agent + harmless attacks in real containers")
@@ -112,10 +122,10 @@ def _run_agent(args: argparse.Namespace) -> int:
 
 
 def _run_rules(args: argparse.Namespace) -> int:
-    from rtguard.detect.loader import format_result, validate_rule_files
+    from rtguard.detect.loader import format_load_result, validate_rule_files
 
     result = validate_rule_files(list(args.paths))
-    out = format_result(result)
+    out = format_load_result(result)
     if out:
         print(out)
     if result.errors:

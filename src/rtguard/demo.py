@@ -160,7 +160,9 @@ def run_demo(config: DemoConfig) -> int:
                     cluster="demo-cluster",
                     family="payments-api",
                     revision="7",
-                    containers=[FakeEcsContainer(docker_id=cid, name="api", image="public.ecr.aws/demo/payments:1.4")],
+                    containers=[
+                        FakeEcsContainer(docker_id=cid, name="api", image="public.ecr.aws/demo/payments:1.4")
+                    ],
                 )
             )
             done = _step(console, f"starting a runc container in ECS task {task.task_id[:8]}…")

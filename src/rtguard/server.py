@@ -25,7 +25,8 @@ from fastapi.responses import PlainTextResponse
 from rtguard import __version__
 from rtguard.api.app import mount_api
 from rtguard.bus.memory import MemoryBus
-from rtguard.detect.engine import Engine
+from rtguard.detect.engine import build_engine
+from rtguard.detect.loader import format_load_result
 from rtguard.ingest.routes import AgentRegistry, build_ingest_router
 from rtguard.model.codec import JsonDict
 from rtguard.store.sqlite import SqlStore
@@ -87,7 +88,20 @@ class Credentials:
 def load_credentials(path: Path) -> Credentials:
     """Read a credentials file written by ``rtguard server``."""
     data = json.loads(path.read_text())
-    return Credentials(**{k: str(data[k]) for k in Credentials.__dataclass_fields__ if k != "extra"})
+    fields = ("account_id", "detector_id", "region", "endpoint_url", "aws_access_key_id",
+              "aws_secret_access_key", "agent_token")  # fmt: skip
+    missing = [k for k in fields if not isinstance(data.get(k), str)]
+    if missing:
+        raise ValueError(f"{path}: missing or invalid keys {', '.join(missing)}")
+    return Credentials(
+        account_id=data["account_id"],
+        detector_id=data["detector_id"],
+        region=data["region"],
+        endpoint_url=data["endpoint_url"],
+        aws_access_key_id=data["aws_access_key_id"],
+        aws_secret_access_key=data["aws_secret_access_key"],
+        agent_token=data["agent_token"],
+    )
 
 
 def bootstrap(store: SqlStore, config: ServerConfig) -> Credentials:
@@ -159,7 +173,10 @@ def _metrics(server_registry: AgentRegistry, worker: DetectionWorker) -> str:
     ]
     for reason in ("decode_errors", "engine_errors", "no_detector", "listener_errors"):
         lines.append(f'rtguard_detection_errors_total{{reason="{reason}"}} {worker.counters[reason]}')
-    lines += ["# HELP rtguard_findings_total Detections by finding type.", "# TYPE rtguard_findings_total counter"]
+    lines += [
+        "# HELP rtguard_findings_total Detections by finding type.",
+        "# TYPE rtguard_findings_total counter",
+    ]
     for ftype, n in sorted(worker.findings_by_type.items()):
         escaped = ftype.replace("\\", "\\\\").replace('"', '\\"')
         lines.append(f'rtguard_findings_total{{type="{escaped}"}} {n}')
@@ -168,10 +185,11 @@ def _metrics(server_registry: AgentRegistry, worker: DetectionWorker) -> str:
     for agent_id, beat in sorted(server_registry.snapshot().items()):
         dropped = beat.get("dropped")
         if isinstance(dropped, dict):
-            for reason, n in sorted(dropped.items()):
+            for reason, count in sorted(dropped.items()):
                 aid = agent_id.replace("\\", "\\\\").replace('"', '\\"')
                 rsn = str(reason).replace("\\", "\\\\").replace('"', '\\"')
-                lines.append(f'rtguard_agent_dropped_total{{agent="{aid}",reason="{rsn}"}} {n}')
+                value = count if isinstance(count, int | float) and not isinstance(count, bool) else 0
+                lines.append(f'rtguard_agent_dropped_total{{agent="{aid}",reason="{rsn}"}} {value}')
     return "\n".join(lines) + "\n"
 
 
@@ -180,14 +198,12 @@ def build_server(config: ServerConfig, listeners: tuple[FindingListener, ...] = 
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = SqlStore(config.resolved_store_url())
     cred = bootstrap(store, config)
-    engine, result = Engine.from_paths(config.rule_paths)
+    engine, result = build_engine(config.rule_paths)
     if result.errors:
-        raise SystemExit(
-            "rule files have errors:\n" + "\n".join(f"  {e.format()}" for e in result.errors)
-        )
+        raise SystemExit("rule files have errors:\n" + format_load_result(result, warnings=False))
     bus = MemoryBus()
     registry = AgentRegistry()
-    worker = DetectionWorker(store, engine.evaluate, bus, region=config.region, listeners=listeners)
+    worker = DetectionWorker(store, engine, bus, region=config.region, listeners=listeners)
     app = FastAPI(title="rtguard", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(build_ingest_router(store, bus, registry))
 

@@ -13,15 +13,15 @@ import json
 import logging
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Sequence
 from typing import Final, Protocol
 
 from rtguard.bus.memory import MemoryBus
-from rtguard.findings.build import FindingContext, build_finding, finding_id, iso_time
+from rtguard.detect.detector import EngineState
+from rtguard.detect.engine import Engine
+from rtguard.findings.build import FindingContext, build_finding, finding_id, iso_time, resource_key
 from rtguard.model.codec import CodecError, JsonDict, decode_event
-from rtguard.model.events import Event
-from rtguard.model.findings import Detection
 
 _log = logging.getLogger(__name__)
 CURSOR: Final = "detect"
@@ -32,7 +32,7 @@ FindingListener = Callable[[JsonDict, bool], None]
 class WorkerStore(Protocol):
     """The part of the store the worker needs."""
 
-    def events_after(self, cursor_id: int, limit: int) -> list[tuple[int, str, str]]: ...
+    def events_after(self, cursor_id: int, limit: int) -> Sequence[tuple[int, str, str]]: ...
 
     def get_cursor(self, name: str) -> int: ...
 
@@ -51,7 +51,8 @@ class DetectionWorker:
 
     Args:
         store: the durable log and finding store.
-        evaluate: the engine: event in, detections out; must not raise.
+        engine: the detection engine; detector state is kept per resource (task, container
+            or host), bounded to ``max_partitions`` (least recently used go first).
         bus: rings when new events are durable.
         region: the region findings are created in.
         listeners: called with (finding document, created?) after each upsert.
@@ -60,16 +61,19 @@ class DetectionWorker:
     def __init__(
         self,
         store: WorkerStore,
-        evaluate: Callable[[Event], list[Detection]],
+        engine: Engine,
         bus: MemoryBus,
         *,
         region: str,
         agent_version: str = "",
         batch: int = 2000,
         listeners: tuple[FindingListener, ...] = (),
+        max_partitions: int = 10_000,
     ) -> None:
         self._store = store
-        self._evaluate = evaluate
+        self._engine = engine
+        self._states: OrderedDict[str, EngineState] = OrderedDict()
+        self._max_partitions = max_partitions
         self._bus = bus
         self._region = region
         self._agent_version = agent_version
@@ -108,8 +112,16 @@ class DetectionWorker:
         except (ValueError, CodecError):
             self.counters["decode_errors"] += 1
             return
+        key = resource_key(event)
+        state = self._states.get(key)
+        if state is None:
+            state = self._states[key] = self._engine.new_state()
+            if len(self._states) > self._max_partitions:
+                self._states.popitem(last=False)
+        else:
+            self._states.move_to_end(key)
         try:
-            detections = self._evaluate(event)
+            detections = self._engine.evaluate(event, state)
         except Exception:
             _log.exception("engine raised")
             self.counters["engine_errors"] += 1
@@ -121,7 +133,10 @@ class DetectionWorker:
             self.counters["no_detector"] += len(detections)
             return
         ctx = FindingContext(
-            account_id=account_id, region=self._region, detector_id=detector, agent_version=self._agent_version
+            account_id=account_id,
+            region=self._region,
+            detector_id=detector,
+            agent_version=self._agent_version,
         )
         for det in detections:
             doc = build_finding(ctx, det, now_ns=time.time_ns())

@@ -4,29 +4,50 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
-from rtguard.findings.build import FindingContext, aggregation_key, build_finding, finding_id, iso_time
+from rtguard.findings.build import FindingContext, aggregation_key, finding_id, iso_time
+from rtguard.findings.build import build_finding as _build
 from rtguard.model.events import Container, EcsTask, Event, EventKind, Host, LineageEntry, Process
 from rtguard.model.findings import Detection
+
+
+def build_finding(ctx: FindingContext, det: Detection, *, now_ns: int) -> Any:
+    return _build(ctx, det, now_ns=now_ns)
+
 
 CTX = FindingContext(account_id="123456789012", region="us-east-1", detector_id="d" * 32)
 TASK = "arn:aws:ecs:us-east-1:123456789012:task/prod/0123456789abcdef0123456789abcdef"
 
 
-def _det(container: Container | None = None, artifact: str = "/tmp/xmrig", **kw: object) -> Detection:
+def _det(container: Container | None = None, artifact: str = "/tmp/xmrig", **kw: Any) -> Detection:
     ev = Event(
         kind=EventKind.PROCESS_EXEC,
         time=1_700_000_000_123_000_000,
         host=Host(hostname="ip-10-0-0-1", instance_id="i-0abc"),
         process=Process(
-            exec_id="e2", parent_exec_id="e1", pid=200, ns_pid=7, name="xmrig", exe_path="/tmp/xmrig",
-            exe_sha256="ab" * 32, cwd="/", uid=0, euid=0, user_name="root", start_time=1_700_000_000_000_000_000,
+            exec_id="e2",
+            parent_exec_id="e1",
+            pid=200,
+            ns_pid=7,
+            name="xmrig",
+            exe_path="/tmp/xmrig",
+            exe_sha256="ab" * 32,
+            cwd="/",
+            uid=0,
+            euid=0,
+            user_name="root",
+            start_time=1_700_000_000_000_000_000,
         ),
         lineage=(LineageEntry(exec_id="e1", pid=100, ns_pid=1, name="sh", exe_path="/bin/sh"),),
         container=container,
     )
     return Detection(
-        finding_type="Impact:Runtime/CryptoMinerExecuted", event=ev, rule_id="RTG-0001", artifact=artifact, **kw  # type: ignore[arg-type]
+        finding_type="Impact:Runtime/CryptoMinerExecuted",
+        event=ev,
+        rule_id="RTG-0001",
+        artifact=artifact,
+        **kw,
     )
 
 
@@ -46,8 +67,8 @@ def test_ecs_finding_shape() -> None:
     res = doc["resource"]
     assert isinstance(res, dict) and res["resourceType"] == "ECSCluster"
     ecs = res["ecsClusterDetails"]
-    assert ecs["name"] == "prod"  # type: ignore[index, call-overload]
-    task = ecs["taskDetails"]  # type: ignore[index, call-overload]
+    assert ecs["name"] == "prod"
+    task = ecs["taskDetails"]
     assert task["arn"] == TASK
     assert task["definitionArn"].endswith(":task-definition/web:3")
     assert task["containers"][0]["id"] == "c" * 64
@@ -55,11 +76,11 @@ def test_ecs_finding_shape() -> None:
     svc = doc["service"]
     assert isinstance(svc, dict)
     assert svc["featureName"] == "RuntimeMonitoring" and svc["count"] == 1
-    proc = svc["runtimeDetails"]["process"]  # type: ignore[index, call-overload]
+    proc = svc["runtimeDetails"]["process"]
     assert proc["executableSha256"] == "ab" * 32
     assert proc["lineage"][0]["uuid"] == "e1" and proc["parentUuid"] == "e1"
     assert svc["eventFirstSeen"] == "2023-11-14T22:13:20.123Z"
-    assert json.loads(svc["additionalInfo"]["value"])["ruleId"] == "RTG-0001"  # type: ignore[index, call-overload]
+    assert json.loads(svc["additionalInfo"]["value"])["ruleId"] == "RTG-0001"
     assert "prod" in str(doc["title"])
 
 
@@ -67,16 +88,20 @@ def test_host_and_plain_container_resources() -> None:
     host_doc = build_finding(CTX, _det(None), now_ns=0)
     assert host_doc["resource"] == {"resourceType": "Instance", "instanceDetails": {"instanceId": "i-0abc"}}
     c_doc = build_finding(CTX, _det(Container(id="f" * 64, runtime="docker")), now_ns=0)
-    assert c_doc["resource"]["resourceType"] == "Container"  # type: ignore[index, call-overload]
+    assert c_doc["resource"]["resourceType"] == "Container"
 
 
 def test_aggregation_key_same_and_different() -> None:
     a = _det(_ecs_container())
-    b = replace(a, event=replace(a.event, time=a.event.time + 10**9, process=replace(a.event.process, pid=999)))
+    b = replace(
+        a, event=replace(a.event, time=a.event.time + 10**9, process=replace(a.event.process, pid=999))
+    )
     assert finding_id(CTX.detector_id, a) == finding_id(CTX.detector_id, b)
     other_artifact = replace(a, artifact="/usr/bin/minerd")
     assert finding_id(CTX.detector_id, a) != finding_id(CTX.detector_id, other_artifact)
-    other_task = _det(replace(_ecs_container(), ecs=replace(_ecs_container().ecs, task_arn=TASK + "x")))  # type: ignore[type-var]
+    ecs = _ecs_container().ecs
+    assert ecs is not None
+    other_task = _det(replace(_ecs_container(), ecs=replace(ecs, task_arn=TASK + "x")))
     assert finding_id(CTX.detector_id, a) != finding_id(CTX.detector_id, other_task)
     assert aggregation_key(CTX.detector_id, a).split("|")[1:] == [
         "Impact:Runtime/CryptoMinerExecuted", f"ecs-task:{TASK}", "/tmp/xmrig",
@@ -87,7 +112,7 @@ def test_aggregation_key_same_and_different() -> None:
 def test_context_keeps_only_runtime_context_keys_and_severity_override() -> None:
     det = _det(None, context={"toolName": "nmap", "notAKey": "x"}, severity=2.0)
     doc = build_finding(CTX, det, now_ns=0)
-    assert doc["service"]["runtimeDetails"]["context"] == {"toolName": "nmap"}  # type: ignore[index, call-overload]
+    assert doc["service"]["runtimeDetails"]["context"] == {"toolName": "nmap"}
     assert doc["severity"] == 2.0
 
 

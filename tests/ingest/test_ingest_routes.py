@@ -7,9 +7,9 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi import FastAPI
-import httpx
 
 from rtguard.bus.memory import MemoryBus
 from rtguard.ingest.routes import AgentRegistry, IngestLimits, build_ingest_router

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -108,7 +109,9 @@ def test_hostile_strings_survive_unchanged() -> None:
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=30,
 )
 
@@ -116,10 +119,8 @@ _json = st.recursive(
 @settings(max_examples=300, deadline=None)
 @given(_json)
 def test_decode_is_total(data: object) -> None:
-    try:
+    with contextlib.suppress(CodecError):
         decode_batch(data)
-    except CodecError:
-        pass
 
 
 @settings(max_examples=200, deadline=None)

@@ -56,9 +56,7 @@ def resource_key(event: Event) -> str:
 
 def aggregation_key(detector_id: str, detection: Detection) -> str:
     """The documented aggregation key: detector, type, resource, key artefact."""
-    return "|".join(
-        (detector_id, detection.finding_type, resource_key(detection.event), detection.artifact)
-    )
+    return "|".join((detector_id, detection.finding_type, resource_key(detection.event), detection.artifact))
 
 
 def finding_id(detector_id: str, detection: Detection) -> str:

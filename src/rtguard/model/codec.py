@@ -13,7 +13,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final, TypeVar, cast
+from typing import Final, TypeVar
 
 from rtguard.model.events import (
     PAYLOAD_BY_KIND,
@@ -141,13 +141,15 @@ def _decode_typed(tp: object, value: object, where: str) -> object:
             raise CodecError(f"{where}: ambiguous type")
         return _decode_typed(args[0], value, where)
     if origin is tuple:
-        args = typing.get_args(tp)
+        targs = typing.get_args(tp)
         items = _check_list(value, where)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_decode_typed(args[0], v, f"{where}[{i}]") for i, v in enumerate(items))
-        if len(items) != len(args):
-            raise CodecError(f"{where}: expected {len(args)} items")
-        return tuple(_decode_typed(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, items)))
+        if len(targs) == 2 and targs[1] is Ellipsis:
+            return tuple(_decode_typed(targs[0], v, f"{where}[{i}]") for i, v in enumerate(items))
+        if len(items) != len(targs):
+            raise CodecError(f"{where}: expected {len(targs)} items")
+        return tuple(
+            _decode_typed(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(targs, items, strict=True))
+        )
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _decode_dataclass(tp, value, where)
     raise CodecError(f"{where}: unsupported type {tp!r}")
@@ -196,7 +198,7 @@ def decode_event(data: object, where: str = "event") -> Event:
     payload_cls = PAYLOAD_BY_KIND[kind]
     fields = dict(data)
     raw_payload = fields.pop("payload", {})
-    payload = cast(Payload, _decode_dataclass(payload_cls, raw_payload, f"{where}.payload"))
+    payload: Payload = _decode_dataclass(payload_cls, raw_payload, f"{where}.payload")
     fields["kind"] = kind.value
     event = _decode_event_fields(fields, where)
     return dataclasses.replace(event, kind=kind, payload=payload)
@@ -219,8 +221,7 @@ def _decode_event_fields(fields: dict[str, object], where: str) -> Event:
         host=_decode_dataclass(Host, fields["host"], f"{where}.host"),
         process=_decode_dataclass(Process, fields["process"], f"{where}.process"),
         lineage=tuple(
-            _decode_dataclass(LineageEntry, v, f"{where}.lineage[{i}]")
-            for i, v in enumerate(lineage_raw)
+            _decode_dataclass(LineageEntry, v, f"{where}.lineage[{i}]") for i, v in enumerate(lineage_raw)
         ),
         container=None
         if container_raw is None

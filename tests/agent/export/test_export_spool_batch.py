@@ -14,7 +14,9 @@ from rtguard.model.events import Event, EventKind, Host, Process
 
 
 def _ev(i: int) -> Event:
-    return Event(kind=EventKind.PROCESS_EXEC, time=i, host=Host(hostname="h"), process=Process(exec_id=str(i), pid=i))
+    return Event(
+        kind=EventKind.PROCESS_EXEC, time=i, host=Host(hostname="h"), process=Process(exec_id=str(i), pid=i)
+    )
 
 
 def test_spool_keeps_order_and_survives_reopen(tmp_path: Path) -> None:

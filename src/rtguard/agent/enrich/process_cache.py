@@ -142,7 +142,9 @@ class ProcessTable:
             case ExecRecord():
                 entry = self._build(rec, live=self._lookups.live(rec.pid))
                 self._put(rec.pid, entry)
-                return self._event(EventKind.PROCESS_EXEC, rec.ktime, entry, ExecPayload(filename=rec.filename))
+                return self._event(
+                    EventKind.PROCESS_EXEC, rec.ktime, entry, ExecPayload(filename=rec.filename)
+                )
             case ForkRecord():
                 self._on_fork(rec)
                 return None
@@ -151,7 +153,9 @@ class ProcessTable:
                 if gone is None:
                     self.exits_unknown += 1
                     return None
-                return self._event(EventKind.PROCESS_EXIT, rec.ktime, gone, ExitPayload(exit_code=rec.exit_code))
+                return self._event(
+                    EventKind.PROCESS_EXIT, rec.ktime, gone, ExitPayload(exit_code=rec.exit_code)
+                )
         return None
 
     # ------------------------------------------------------------------ internals
@@ -170,7 +174,9 @@ class ProcessTable:
             ns_pid=0,
             start_time=self._boot_offset + rec.child_start_boottime if rec.child_start_boottime else 0,
         )
-        self._put(rec.child_pid, _Entry(process=child, container=parent.container, cgroup_path=parent.cgroup_path))
+        self._put(
+            rec.child_pid, _Entry(process=child, container=parent.container, cgroup_path=parent.cgroup_path)
+        )
 
     def _build(self, rec: ExecRecord, live: LiveDetails | None) -> _Entry:
         parent = self._table.get(rec.ppid)
