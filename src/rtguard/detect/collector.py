@@ -54,7 +54,10 @@ class ExceptionDef:
 
 @dataclass(slots=True)
 class RuleDef:
-    """``- rule:`` after every append and override; ``pos`` is where it was first defined."""
+    """``- rule:`` after every append and override; ``pos`` is where it was first defined.
+
+    ``broken`` marks a rule with a definition error already reported (it is not compiled).
+    """
 
     name: str
     pos: Pos
@@ -76,6 +79,7 @@ class RuleDef:
     warn_evttypes: bool = True
     source: str = "syscall"
     key_pos: dict[str, Pos] = field(default_factory=dict)
+    broken: bool = False
 
 
 T_def = TypeVar("T_def", ListDef, MacroDef, RuleDef)
@@ -204,6 +208,8 @@ class Collector:
 
     def add(self, item: YamlItem) -> None:
         """Apply one item: a new definition, a replacement, an append or an override."""
+        if item.broken:
+            return
         kinds = [k for k in _KEYS if k in item.values]
         if len(kinds) != 1:
             ignored = [k for k in item.values if k in _IGNORED_ITEMS]
@@ -385,7 +391,11 @@ class Collector:
                 self._append_exceptions(rule, item)
 
     def _append_exceptions(self, rule: RuleDef, item: YamlItem) -> None:
-        for new in _parse_exceptions(item, rule.name, self):
+        parsed = _parse_exceptions(item, rule.name, self)
+        if parsed is None:
+            rule.broken = True
+            return
+        for new in parsed:
             prev = next((e for e in rule.exceptions if e.name == new.name), None)
             if prev is None:
                 rule.exceptions.append(new)
@@ -396,6 +406,7 @@ class Collector:
                     f"exception '{new.name}' is appended with different fields",
                     _sloc(new.pos, rule.name),
                 )
+                rule.broken = True
                 continue
             prev.values += new.values
             prev.value_pos += new.value_pos
@@ -433,7 +444,11 @@ def _set_output(rule: RuleDef, value: object, item: YamlItem, _c: Collector) -> 
 
 
 def _set_exceptions(rule: RuleDef, _value: object, item: YamlItem, c: Collector) -> None:
-    rule.exceptions = _parse_exceptions(item, rule.name, c)
+    parsed = _parse_exceptions(item, rule.name, c)
+    if parsed is None:
+        rule.broken = True
+    else:
+        rule.exceptions = parsed
 
 
 def _set_artifact(rule: RuleDef, value: object, _item: YamlItem, _c: Collector) -> None:
@@ -483,15 +498,18 @@ _RULE_SETTERS: Final[Mapping[str, Callable[[RuleDef, object, YamlItem, Collector
 }
 
 
-def _parse_exceptions(item: YamlItem, rule: str, collector: Collector) -> list[ExceptionDef]:
+def _parse_exceptions(item: YamlItem, rule: str, collector: Collector) -> list[ExceptionDef] | None:
+    """The exceptions of an item, or ``None`` after reporting a malformed one."""
     raw = item.values.get("exceptions")
     out: list[ExceptionDef] = []
     if not isinstance(raw, list):
         return out
+    ok = True
     for i, entry in enumerate(raw):
         pos = item.nested_pos("exceptions", i)
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             collector.error(LoadCode.EXCEPTION, "an exception is a mapping with a 'name'", _sloc(pos, rule))
+            ok = False
             continue
         fields_ok, fields = _as_names(entry.get("fields"))
         comps_ok, comps = _as_names(entry.get("comps"))
@@ -503,6 +521,7 @@ def _parse_exceptions(item: YamlItem, rule: str, collector: Collector) -> list[E
                 "'values' a list",
                 _sloc(pos, rule),
             )
+            ok = False
             continue
         field_count = len(fields) if isinstance(fields, list) else 1
         field_pos = [item.nested_pos("exceptions", i, "fields", j) for j in range(field_count)]
@@ -520,7 +539,7 @@ def _parse_exceptions(item: YamlItem, rule: str, collector: Collector) -> list[E
                 value_pos=value_pos,
             )
         )
-    return out
+    return out if ok else None
 
 
 def _as_names(v: object) -> tuple[bool, str | list[str] | None]:

@@ -45,15 +45,31 @@ Matcher = Callable[[Event], bool]
 ALL_KINDS: Final = frozenset(EventKind)
 _MEMBERSHIP: Final = frozenset({"=", "==", "in", "intersects"})
 _FUSABLE: Final = frozenset({"=", "==", "in", "intersects", "contains", "startswith", "endswith"})
+_NAME_FIELD: Final = "proc.name"
+
+
+def _names_all(parts: Sequence[Compiled]) -> frozenset[str] | None:
+    """Names an ``and`` can match: the intersection of its gated parts (``None``: any)."""
+    gated = [p.names for p in parts if p.names is not None]
+    return frozenset.intersection(*gated) if gated else None
+
+
+def _names_any(parts: Sequence[Compiled]) -> frozenset[str] | None:
+    """Names an ``or`` can match: the union, unless one part matches any name."""
+    if any(p.names is None for p in parts):
+        return None
+    return frozenset().union(*(p.names for p in parts if p.names is not None))
 
 
 @dataclass(frozen=True, slots=True)
 class Compiled:
-    """A compiled expression: ``fn`` and the kinds it can match (``exact``: only on kind)."""
+    """A compiled expression: ``fn``, the kinds it can match (``exact``: it tests only the
+    kind) and, when it can only match processes of certain names, those ``names``."""
 
     fn: Matcher
     kinds: frozenset[EventKind]
     exact: bool = False
+    names: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +200,7 @@ class Compiler:
         if not kinds:
             return Compiled(_false, kinds, True)
         kept = [p.fn for p in done if not (p.exact and kinds <= p.kinds)]
-        return Compiled(_all(kept) if kept else _true, kinds, all(p.exact for p in done))
+        return Compiled(_all(kept) if kept else _true, kinds, all(p.exact for p in done), _names_all(done))
 
     def _compile(self, node: Expr) -> Compiled | None:
         match node:
@@ -210,7 +226,7 @@ class Compiler:
         if len(done) != len(parts):
             return None
         kinds = frozenset.intersection(*(p.kinds for p in done))
-        return Compiled(_all([p.fn for p in done]), kinds, all(p.exact for p in done))
+        return Compiled(_all([p.fn for p in done]), kinds, all(p.exact for p in done), _names_all(done))
 
     def _or(self, children: Sequence[Expr]) -> Compiled | None:
         fused, rest = self._fuse(children)
@@ -220,7 +236,7 @@ class Compiler:
             return None
         done += [f for f in fused if f is not None]
         kinds = frozenset.union(*(p.kinds for p in done))
-        return Compiled(_any([p.fn for p in done]), kinds, all(p.exact for p in done))
+        return Compiled(_any([p.fn for p in done]), kinds, all(p.exact for p in done), _names_any(done))
 
     def _macro(self, node: MacroRef) -> Compiled | None:
         name = node.name
@@ -396,6 +412,15 @@ class Compiler:
             self._err(LoadCode.VALUE, str(exc), node.rhs.pos if node.rhs else node.pos)
             return None
         ext = lhs.extract
+        if lhs.multi and (node.op in _MEMBERSHIP or node.op == "!=") and lhs.type is not FieldType.IP:
+            members = frozenset(consts)
+            disjoint = node.op == "!="
+
+            def any_member(e: Event) -> bool:
+                vs: Any = ext(e)
+                return vs is not None and members.isdisjoint(vs) is disjoint
+
+            return Compiled(any_member, ALL_KINDS)
         if lhs.multi:
             negate = node.op == "!="
 
@@ -409,7 +434,8 @@ class Compiler:
             return Compiled(any_value, ALL_KINDS)
         if node.op in _MEMBERSHIP and lhs.type is not FieldType.IP:
             members = frozenset(consts)
-            return Compiled(lambda e: ext(e) in members, ALL_KINDS)
+            gate = frozenset(str(c) for c in consts) if lhs.label == _NAME_FIELD else None
+            return Compiled(lambda e: ext(e) in members, ALL_KINDS, names=gate)
         return Compiled(lambda e: (v := ext(e)) is not None and pred(v), ALL_KINDS)
 
     def _dynamic(self, node: Check, lhs: _Operand, rhs_node: FieldOperand) -> Compiled | None:
@@ -455,11 +481,11 @@ class Compiler:
             resolved = resolve_field(ref)
             if isinstance(resolved, FieldError) or resolved.multi or resolved.type is not FieldType.STRING:
                 continue
-            fused.append(self._fused(resolved.extract, checks))
+            fused.append(self._fused(resolved.extract, checks, gate=resolved.label == _NAME_FIELD))
             taken.update(id(c) for c in checks)
         return fused, [c for c in children if id(c) not in taken]
 
-    def _fused(self, ext: Extractor, checks: list[Check]) -> Compiled | None:
+    def _fused(self, ext: Extractor, checks: list[Check], *, gate: bool) -> Compiled | None:
         equal: set[str] = set()
         subs: list[str] = []
         prefixes: list[str] = []
@@ -475,6 +501,7 @@ class Compiler:
             else:
                 sinks[check.op].extend(texts)
         members, pre, suf, needles = frozenset(equal), tuple(prefixes), tuple(suffixes), tuple(subs)
+        names = members if gate and not (pre or suf or needles) else None
 
         def match(e: Event) -> bool:
             v: Any = ext(e)
@@ -487,7 +514,7 @@ class Compiler:
                     return True
             return False
 
-        return Compiled(match, ALL_KINDS)
+        return Compiled(match, ALL_KINDS, names=names)
 
     # -- exceptions ------------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """The detection engine: runs compiled rules, then stateful detectors, on one event at a time.
 
-Rules are indexed by event kind once (``_by_kind``), so an event only meets the rules that
-can match its kind; each rule is one precompiled closure. ``evaluate`` never raises: a rule
+Rules are indexed by event kind once (``_by_kind``), then by process name for rules that
+require one (``_by_name``), so an event only meets the rules that can match it; each rule is
+one precompiled closure. ``evaluate`` never raises: a rule
 or detector that fails on an event is counted in ``errors`` (by rule id) and treated as not
 matching. Rule evaluation is pure; detector state lives in an ``EngineState`` the caller may
 pass per partition. This module must not read rule files (``loader`` does), build findings
@@ -41,6 +42,9 @@ class Engine:
         self._by_kind: Mapping[EventKind, tuple[CompiledRule, ...]] = {
             kind: tuple(r for r in self.rules if kind in r.kinds) for kind in EventKind
         }
+        self._by_name: Mapping[
+            EventKind, tuple[Mapping[str, tuple[CompiledRule, ...]], tuple[CompiledRule, ...]]
+        ] = {kind: _name_index(rules_of_kind) for kind, rules_of_kind in self._by_kind.items()}
         self._detectors_by_kind: Mapping[EventKind, tuple[Detector[Any], ...]] = {
             kind: tuple(d for d in self.detectors if kind in d.kinds) for kind in EventKind
         }
@@ -67,7 +71,8 @@ class Engine:
         """
         out: list[Detection] = []
         kind = event.kind
-        for rule in self._by_kind.get(kind, ()):
+        by_name, ungated = self._by_name[kind]
+        for rule in by_name.get(event.process.name, ungated) if by_name else ungated:
             try:
                 if rule.matches(event):
                     out.append(rule.detect(event))
@@ -89,6 +94,20 @@ class Engine:
             _log.warning(
                 "rule failed on an event", extra={"rule_id": rule_id, "kind": kind.value}, exc_info=True
             )
+
+
+def _name_index(
+    rules: tuple[CompiledRule, ...],
+) -> tuple[Mapping[str, tuple[CompiledRule, ...]], tuple[CompiledRule, ...]]:
+    """Second index level: process name → the rules that can match it, in load order.
+
+    Rules whose condition requires ``proc.name`` to be one of a set are only run for those
+    names; the rest (``ungated``) run for every name. Same results as running every rule.
+    """
+    ungated = tuple(r for r in rules if r.names is None)
+    names = set().union(*(r.names for r in rules if r.names is not None))
+    table = {n: tuple(r for r in rules if r.names is None or n in r.names) for n in names}
+    return table, ungated
 
 
 def build_engine(

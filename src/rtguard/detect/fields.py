@@ -357,8 +357,9 @@ def render_fields_markdown() -> str:
     lines = [
         "# Rule fields",
         "",
-        "Generated from `rtguard.detect.fields` by "
-        "`python -m rtguard.detect.fields > docs/fields.md`; do not edit by hand.",
+        "Generated from the field catalogue (`rtguard.detect.fields.render_fields_markdown`); do not edit",
+        "by hand. Regenerate with",
+        "`python -c 'from rtguard.detect.fields import render_fields_markdown as r; print(r(), end=\"\")' > docs/fields.md`.",
         "",
         "Names follow Falco where the meaning is the same (column *Falco*: yes). A field with no value",
         "for an event (for example `fd.sip` on a `process_exec`) makes every comparison false,",
@@ -388,7 +389,3 @@ def render_fields_markdown() -> str:
         if alias not in EventKind.__members__.values():
             lines.append(f"| `{alias}` | {_kinds_text(kinds)} |")
     return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":  # pragma: no cover
-    print(render_fields_markdown(), end="")

@@ -115,6 +115,8 @@ def _load(sources: list[Source], result: LoadResult[CompiledRule]) -> LoadResult
     compiler = Compiler(collector.lists, collector.macros, result)
     ids: dict[str, str] = {}
     for rule in collector.rules.values():
+        if rule.broken:
+            continue
         if rule.source != "syscall":
             result.warn(LoadCode.SKIPPED_RULE, f"source '{rule.source}' is not supported", _loc(rule))
             continue
@@ -187,6 +189,7 @@ def _build(rule: RuleDef, compiled: Compiled, result: LoadResult[CompiledRule]) 
         condition=rule.condition,
         location=_loc(rule),
         matches=compiled.fn,
+        names=compiled.names,
         artifact_fields=artifact,
         context=context,
         output=output,

@@ -24,7 +24,8 @@ class CompiledRule:
 
     ``matches(event)`` may raise if an extractor fails on a malformed event; the engine counts
     that as an error and treats the rule as not matching. ``kinds`` are the event kinds the
-    condition can match; ``enabled`` false rules are loaded (and validated) but not run.
+    condition can match and ``names``, when not ``None``, the only process names it can match
+    (both are index keys). ``enabled`` false rules are loaded (and validated) but not run.
     """
 
     rule_id: str
@@ -39,6 +40,7 @@ class CompiledRule:
     condition: str
     location: SourceLocation
     matches: Callable[[Event], bool]
+    names: frozenset[str] | None = None
     artifact_fields: tuple[Extractor, ...] = ()
     context: tuple[tuple[str, Template], ...] = ()
     output: Template | None = None

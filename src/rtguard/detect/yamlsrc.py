@@ -22,6 +22,14 @@ from rtguard.detect.result import LoadCode, LoadResult, SourceLocation
 T = TypeVar("T")
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a plain ``=`` is the string "=" (as in Falco's files:
+    ``comps: [=, contains]``), not YAML 1.1's special "value" key."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
 class _Lines:
     """Maps a character index of the file text to a 1-based line and column."""
 
@@ -39,7 +47,10 @@ class _Lines:
 
 @dataclass(slots=True)
 class YamlItem:
-    """One top-level entry of a rules file: ``{key: value}`` with positions."""
+    """One top-level entry of a rules file: ``{key: value}`` with positions.
+
+    ``broken`` is set when a value could not be read (the error is already reported).
+    """
 
     path: str
     pos: Pos
@@ -47,6 +58,7 @@ class YamlItem:
     key_pos: dict[str, Pos] = field(default_factory=dict)
     value_pos: dict[str, Pos] = field(default_factory=dict)
     nodes: dict[str, yaml.Node] = field(default_factory=dict)
+    broken: bool = False
     _text: str = ""
     _lines: _Lines | None = None
 
@@ -114,7 +126,7 @@ def align(value: str, text: str, start: int, end: int, lines: _Lines) -> Origin:
 def read_items(path: str, text: str, result: LoadResult[T]) -> list[YamlItem]:
     """The entries of one rules file; YAML and shape problems go to ``result.errors``."""
     lines = _Lines(path, text)
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -140,7 +152,7 @@ def _items(
     path: str,
     text: str,
     lines: _Lines,
-    loader: yaml.SafeLoader,
+    loader: _Loader,
     root: yaml.Node | None,
     result: LoadResult[T],
 ) -> list[YamlItem]:
@@ -168,6 +180,7 @@ def _items(
                 item.values[key] = loader.construct_object(value_node, deep=True)
             except yaml.YAMLError as exc:
                 result.error(LoadCode.YAML_VALIDATE, f"bad value for '{key}': {exc}", _loc(lines, value_node))
+                item.broken = True
                 continue
             item.key_pos[key] = lines.pos(key_node.start_mark.index)
             item.value_pos[key] = lines.pos(value_node.start_mark.index)
