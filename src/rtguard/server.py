@@ -20,7 +20,7 @@ from typing import Final
 
 import uvicorn
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from rtguard import __version__
 from rtguard.api.app import mount_api
@@ -28,7 +28,6 @@ from rtguard.bus.memory import MemoryBus
 from rtguard.detect.engine import build_engine
 from rtguard.detect.loader import format_load_result
 from rtguard.ingest.routes import AgentRegistry, build_ingest_router
-from rtguard.model.codec import JsonDict
 from rtguard.store.sqlite import SqlStore
 from rtguard.worker import DetectionWorker, FindingListener
 
@@ -212,8 +211,8 @@ def build_server(config: ServerConfig, listeners: tuple[FindingListener, ...] = 
         return _metrics(registry, worker)
 
     @app.get("/healthz")
-    def healthz() -> JsonDict:
-        return {"status": "ok", "version": __version__}
+    def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok", "version": __version__})
 
     mount_api(app, store, config.region)
 

@@ -76,6 +76,7 @@ class _Proc:
         return code
 
     def fail(self, what: str) -> StackError:
+        self.stop(signal.SIGKILL)
         return StackError(f"{self.name} {what}; log {self.log}:\n{_tail(self.log)}")
 
 

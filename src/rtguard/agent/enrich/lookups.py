@@ -51,6 +51,32 @@ class _ContainerCache:
         return container
 
 
+class _RootPids:
+    """A few recent pids per cgroup path, to reach a container's files after a process left."""
+
+    def __init__(self, per_cgroup: int = 4, max_cgroups: int = 4096) -> None:
+        self._pids: OrderedDict[str, list[int]] = OrderedDict()
+        self._per = per_cgroup
+        self._max = max_cgroups
+
+    def note(self, cgroup: str, pid: int) -> None:
+        pids = self._pids.get(cgroup)
+        if pids is None:
+            pids = self._pids[cgroup] = []
+            if len(self._pids) > self._max:
+                self._pids.popitem(last=False)
+        if pid not in pids:
+            pids.append(pid)
+            if len(pids) > self._per:
+                # Keep the first (oldest, likely the container's init) and the newest ones.
+                del pids[1]
+
+    def live_peers(self, cgroup: str, pid: int, ppid: int) -> list[int]:
+        out = [ppid] if ppid else []
+        out += [p for p in self._pids.get(cgroup, ()) if p not in (pid, ppid)]
+        return [p for p in out if os.path.exists(f"/proc/{p}")]
+
+
 def _host_users() -> dict[int, str]:
     try:
         with open("/etc/passwd", "rb") as fh:
@@ -89,26 +115,31 @@ def build_lookups(ecs_agent_uri: str, ecs_metadata_uri: str) -> tuple[Lookups, d
             stdio_sockets=info.stdio_sockets,
         )
 
+    roots = _RootPids()
+
     def sha256(pid: int, path: str, rec: ExecRecord) -> str:
+        roots.note(rec.cgroup_path, pid)
         result = hashes.hash_path(f"/proc/{pid}/exe")
         if result.ok:
             return result.sha256
-        if path.startswith("/"):
-            # The process is gone: read the file through its parent's root (same mount
-            # namespace in almost every case), and check it is the very inode that ran.
-            candidates = [f"/proc/{rec.ppid}/root{path}"] if rec.ppid else []
-            if parse_cgroup_path(rec.cgroup_path) is None:
-                candidates.append(path)
-            for candidate in candidates:
-                try:
-                    st = os.stat(candidate)
-                except OSError:
-                    continue
-                if rec.exe_ino and st.st_ino != rec.exe_ino:
-                    continue
-                alt = hashes.hash_path(candidate)
-                if alt.ok:
-                    return alt.sha256
+        if not path.startswith("/"):
+            return ""
+        # The process is already gone (most short-lived ones are by the time a batch is
+        # drained): read the file through the root of a live process in the same cgroup (the
+        # container's init usually), and check it is the very inode that ran.
+        candidates = [f"/proc/{p}/root{path}" for p in roots.live_peers(rec.cgroup_path, pid, rec.ppid)]
+        if parse_cgroup_path(rec.cgroup_path) is None:
+            candidates.append(path)
+        for candidate in candidates:
+            try:
+                st = os.stat(candidate)
+            except OSError:
+                continue
+            if rec.exe_ino and st.st_ino != rec.exe_ino:
+                continue
+            alt = hashes.hash_path(candidate)
+            if alt.ok:
+                return alt.sha256
         return ""
 
     lookups = Lookups(
