@@ -55,7 +55,12 @@ def test_a_minimal_rule_loads_and_fires() -> None:
     result = load(rule())
     assert result.ok and not result.warnings
     (r,) = result.items
-    assert (r.rule_id, r.name, r.finding_type, r.kinds) == ("T-0001", "R", MINER, frozenset({EventKind.PROCESS_EXEC}))
+    assert (r.rule_id, r.name, r.finding_type, r.kinds) == (
+        "T-0001",
+        "R",
+        MINER,
+        frozenset({EventKind.PROCESS_EXEC}),
+    )
     assert fires(result) == ["T-0001"]
     assert fires(result, name="y") == []
 
