@@ -189,7 +189,7 @@ def test_dispatch_table_covers_every_op() -> None:
     assert set(DECODERS) == set(abi.Op)
 
 
-@settings(max_examples=2000)
+@settings(max_examples=1000)
 @given(st.binary(max_size=600))
 def test_any_bytes_decode_to_record_or_typed_error(raw: bytes) -> None:
     out = decode(raw)
