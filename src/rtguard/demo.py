@@ -86,7 +86,8 @@ def _wait_findings(gd: Any, detector: str, types: list[str], timeout: float) -> 
 
 def _table(findings: list[dict[str, Any]]) -> Table:
     table = Table(title="Findings (GuardDuty shape, read back with boto3)")
-    for col in ("Type", "Sev", "Count", "Resource", "Process", "Command line"):
+    table.add_column("Type", no_wrap=True)
+    for col in ("Sev", "Count", "ECS cluster/task", "Executable", "Context"):
         table.add_column(col, overflow="fold")
     for f in sorted(findings, key=lambda f: f["Type"]):
         ecs = f["Resource"].get("EcsClusterDetails", {})
@@ -105,7 +106,7 @@ def _table(findings: list[dict[str, Any]]) -> Table:
     return table
 
 
-def _hints(cred: dict[str, str], console: Console) -> None:
+def _hints(cred: dict[str, str], cred_path: Path, console: Console) -> None:
     env = (
         f"AWS_ACCESS_KEY_ID={cred['aws_access_key_id']} AWS_SECRET_ACCESS_KEY=… "
         f"AWS_DEFAULT_REGION={cred['region']}"
@@ -117,7 +118,7 @@ def _hints(cred: dict[str, str], console: Console) -> None:
         markup=False,
     )
     console.print(
-        '  python3 -c \'import boto3,json; c=json.load(open("CREDENTIALS")); '
+        "  python3 -c 'import boto3,json; c=json.load(open(\"" + str(cred_path) + '")); '
         'gd=boto3.client("guardduty", endpoint_url=c["endpoint_url"], region_name=c["region"], '
         'aws_access_key_id=c["aws_access_key_id"], aws_secret_access_key=c["aws_secret_access_key"]); '
         'print(gd.list_findings(DetectorId=c["detector_id"]))\'',
@@ -137,7 +138,7 @@ def _step(console: Console, text: str) -> Callable[[], None]:
 
 def run_demo(config: DemoConfig) -> int:
     """Run the demo; return the exit code."""
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 150)
     if os.geteuid() != 0:
         console.print("[red]rtguard demo needs root[/red]: it loads eBPF programs and runs runc containers.")
         return 2
@@ -180,7 +181,7 @@ def run_demo(config: DemoConfig) -> int:
             if missing:
                 console.print(f"[red]missing findings:[/red] {escape(', '.join(sorted(missing)))}")
             console.print(f"\nAPI endpoint: {server.url}   credentials: {data_dir / 'credentials.json'}")
-            _hints(cred, console)
+            _hints(cred, data_dir / "credentials.json", console)
             if not config.once:
                 console.print("\nServer and agent keep running; press Ctrl-C to stop.")
                 while server.alive() and agent.alive():

@@ -168,4 +168,8 @@ def test_server_restart_during_5000_events_loses_and_duplicates_nothing(stack: S
     assert len(ids) == 5000
     assert len(set(ids)) == 5000
     spool = stack.agent.spool_dir
-    assert not list(spool.glob("*.batch")), "spool drained"
+    deadline = time.monotonic() + 30
+    while list(spool.glob("*.batch")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not list(spool.glob("*.batch")), "the spool drains once the server is back"
+    assert (stack.agent.log.read_text().count("server unreachable")) >= 1, "the agent did spool"
