@@ -111,6 +111,12 @@ def test_errors_in_quoted_and_literal_scalars_are_located() -> None:
     assert (second.code, second.location.line, second.location.column) == (LoadCode.CONDITION_PARSE, 12, 27)
 
 
+def test_repeated_characters_keep_their_own_columns() -> None:
+    result = load(rule(condition="evt.type = execve and proc.name in (a,,b)"))
+    (err,) = result.errors
+    assert (err.code, err.location.line, err.location.column) == (LoadCode.CONDITION_PARSE, 4, 52)
+
+
 def test_loading_continues_after_errors_and_keeps_good_rules() -> None:
     result = load(
         rule("Bad1", "proc.name = (", id="T-1")
@@ -376,6 +382,13 @@ def test_detection_carries_type_severity_artifact_context_and_output() -> None:
     assert d.description == "Saw x under bash."
     (h,) = Engine(result.items).evaluate(exec_event("x", exe_sha256="ff" * 32))
     assert h.artifact == "ff" * 32
+
+
+def test_a_context_template_of_one_multi_valued_field_gives_a_list() -> None:
+    result = load(rule() + "  context:\n    relatedFilePaths: '%proc.aname'\n    filePath: '%proc.sha256'\n")
+    assert result.ok, result.errors
+    (d,) = Engine(result.items).evaluate(exec_event("x"))
+    assert d.context == {"relatedFilePaths": ["bash"]}
 
 
 def test_rule_without_finding_type_reports_as_a_custom_type() -> None:

@@ -199,7 +199,9 @@ class Compiler:
         kinds = frozenset.intersection(*(p.kinds for p in done))
         if not kinds:
             return Compiled(_false, kinds, True)
-        kept = [p.fn for p in done if not (p.exact and kinds <= p.kinds)]
+        # An exact part (a pure evt.type test) holds for every kind of the intersection, which
+        # is what the engine's index already guarantees: drop it from the run-time chain.
+        kept = [p.fn for p in done if not p.exact]
         return Compiled(_all(kept) if kept else _true, kinds, all(p.exact for p in done), _names_all(done))
 
     def _compile(self, node: Expr) -> Compiled | None:
