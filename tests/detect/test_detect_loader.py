@@ -164,6 +164,17 @@ def test_file_paths_unreadable_and_shipped_deduplicated(tmp_path: Path) -> None:
     assert len(both.items) == len(load_rules().items) + 1
 
 
+def test_a_directory_loads_its_yaml_files_in_name_order(tmp_path: Path) -> None:
+    (tmp_path / "b.yml").write_text("- list: names\n  items: [b]\n  append: true\n")
+    (tmp_path / "a.yaml").write_text(
+        "- list: names\n  items: [a]\n" + rule(condition="evt.type = execve and proc.name in (names)")
+    )
+    (tmp_path / "notes.txt").write_text("not yaml")
+    result = load_rules([tmp_path], shipped=False)
+    assert result.ok, result.errors
+    assert fires(result, name="b") == ["T-0001"]
+
+
 # -- lists and macros -----------------------------------------------------------------------------
 
 

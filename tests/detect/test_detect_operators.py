@@ -229,7 +229,9 @@ def test_kind_and_name_analysis(compile_condition: CompileCondition) -> None:
     assert compiled.names == frozenset({"a", "b"})
     compiled, _ = compile_condition("proc.name in (a, b) and proc.name in (b, c) and proc.pid > 0")
     assert compiled is not None and compiled.names == frozenset({"b"})
-    compiled, _ = compile_condition("proc.name = a or proc.name in (b, c) or (proc.name = d and proc.pid = 1)")
+    compiled, _ = compile_condition(
+        "proc.name = a or proc.name in (b, c) or (proc.name = d and proc.pid = 1)"
+    )
     assert compiled is not None and compiled.names == frozenset({"a", "b", "c", "d"})
     compiled, _ = compile_condition("proc.name = a or proc.pid = 3")
     assert compiled is not None and compiled.names is None

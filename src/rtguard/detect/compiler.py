@@ -15,9 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from rtguard.detect.collector import ExceptionDef, ListDef, MacroDef, RuleDef
+from rtguard.detect.collector import ListDef, MacroDef, RuleDef
 from rtguard.detect.condition.ast import (
-    LIST_OPERATORS,
     And,
     Check,
     Expr,
@@ -34,7 +33,8 @@ from rtguard.detect.condition.ast import (
     Scalar,
     Transform,
 )
-from rtguard.detect.condition.parser import ParseError, parse_condition, parse_field_ref
+from rtguard.detect.condition.parser import ParseError, parse_condition
+from rtguard.detect.exceptions import exception_exprs
 from rtguard.detect.extractors import Extractor
 from rtguard.detect.fields import FieldError, FieldType, resolve_field
 from rtguard.detect.operators import OPERATORS, TRANSFORMERS, Arity, BadValueError, Constant, convert_value
@@ -151,7 +151,7 @@ class Compiler:
         except ParseError as exc:
             self._err(LoadCode.CONDITION_PARSE, exc.message, exc.pos)
         else:
-            exceptions = self._exceptions(rule)
+            exceptions = exception_exprs(rule, self._err)
             if exceptions is not None:
                 if exceptions:
                     tree = And((tree, Not(Or(tuple(exceptions)) if len(exceptions) > 1 else exceptions[0])))
@@ -517,86 +517,3 @@ class Compiler:
             return False
 
         return Compiled(match, ALL_KINDS, names=names)
-
-    # -- exceptions ------------------------------------------------------------------------------
-
-    def _exceptions(self, rule: RuleDef) -> list[Expr] | None:
-        """One expression per exception with values; ``None`` after an error."""
-        out: list[Expr] = []
-        ok = True
-        for exc in rule.exceptions:
-            if not exc.values:
-                continue
-            built = self._exception(exc)
-            if built is None:
-                ok = False
-            else:
-                out.append(built)
-        return out if ok else None
-
-    def _exception(self, exc: ExceptionDef) -> Expr | None:
-        if exc.fields is None:
-            self._err(LoadCode.EXCEPTION, f"exception '{exc.name}' has values but no fields", exc.pos)
-            return None
-        if isinstance(exc.fields, str):
-            return self._single_field_exception(exc, exc.fields)
-        names = exc.fields
-        comps = exc.comps if isinstance(exc.comps, list) else [exc.comps or "="] * len(names)
-        if len(comps) != len(names) or any(c not in OPERATORS for c in comps):
-            self._err(LoadCode.EXCEPTION, f"exception '{exc.name}': 'comps' must match 'fields'", exc.pos)
-            return None
-        refs = [self._exception_field(n, exc.field_pos[i] if i < len(exc.field_pos) else exc.pos)
-                for i, n in enumerate(names)]  # fmt: skip
-        if any(r is None for r in refs):
-            return None
-        rows: list[Expr] = []
-        for i, row in enumerate(exc.values):
-            pos = exc.value_pos[i] if i < len(exc.value_pos) else exc.pos
-            if not isinstance(row, list) or len(row) != len(names):
-                self._err(
-                    LoadCode.EXCEPTION, f"exception '{exc.name}': each value row has {len(names)} items", pos
-                )
-                return None
-            checks: list[Expr] = []
-            for ref, comp, value in zip(refs, comps, row, strict=True):
-                assert ref is not None
-                checks.append(Check(ref, comp, _exception_operand(comp, value, pos), pos))
-            rows.append(checks[0] if len(checks) == 1 else And(tuple(checks), pos))
-        return rows[0] if len(rows) == 1 else Or(tuple(rows), exc.pos)
-
-    def _single_field_exception(self, exc: ExceptionDef, name: str) -> Expr | None:
-        comp = exc.comps if isinstance(exc.comps, str) else "in"
-        if comp not in OPERATORS:
-            self._err(LoadCode.EXCEPTION, f"exception '{exc.name}': unknown comparison '{comp}'", exc.pos)
-            return None
-        ref = self._exception_field(name, exc.field_pos[0] if exc.field_pos else exc.pos)
-        if ref is None:
-            return None
-        if comp in LIST_OPERATORS:
-            items = tuple(Scalar(str(v), False, exc.pos) for v in _flatten(exc.values))
-            return Check(ref, comp, ListLit(items, exc.pos), exc.pos)
-        checks: list[Expr] = [Check(ref, comp, Scalar(str(v), False, exc.pos), exc.pos) for v in exc.values]
-        return checks[0] if len(checks) == 1 else Or(tuple(checks), exc.pos)
-
-    def _exception_field(self, name: str, pos: Pos) -> FieldRef | None:
-        try:
-            return parse_field_ref(name, Origin.of_text(name, pos.path, pos.line, pos.column))
-        except ParseError as exc:
-            self._err(LoadCode.EXCEPTION, exc.message, exc.pos)
-            return None
-
-
-def _flatten(values: Sequence[object]) -> list[object]:
-    out: list[object] = []
-    for v in values:
-        out += _flatten(v) if isinstance(v, list) else [v]
-    return out
-
-
-def _exception_operand(comp: str, value: object, pos: Pos) -> Scalar | ListLit | None:
-    if OPERATORS[comp].arity is Arity.UNARY:
-        return None
-    if comp in LIST_OPERATORS:
-        items = value if isinstance(value, list) else [value]
-        return ListLit(tuple(Scalar(str(v), False, pos) for v in _flatten(items)), pos)
-    return Scalar(str(value), False, pos)

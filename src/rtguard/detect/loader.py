@@ -66,13 +66,15 @@ def load_rules(
 ) -> LoadResult[CompiledRule]:
     """Load the shipped rules (unless ``shipped`` is false) and then ``paths``, in order.
 
-    Later files may append to or override lists, macros and rules of earlier ones. A path
-    that is one of the shipped files is not loaded twice. Unreadable files are errors.
+    A directory stands for its ``*.yaml`` and ``*.yml`` files in name order (like Falco's
+    ``rules.d``). Later files may append to or override lists, macros and rules of earlier
+    ones. A path that is one of the shipped files is not loaded twice. Unreadable files are
+    errors.
     """
     result: LoadResult[CompiledRule] = LoadResult()
     sources: list[Source] = shipped_rule_sources() if shipped else []
     seen = {_real(p) for p, _ in sources}
-    for path in paths:
+    for path in _expand(paths):
         label = os.fspath(path)
         if _real(label) in seen:
             continue
@@ -98,6 +100,17 @@ def validate_rule_files(paths: Iterable[str | os.PathLike[str]]) -> LoadResult[C
 def format_load_result(result: LoadResult[CompiledRule], *, warnings: bool = True) -> str:
     """One ``path:line:col: CODE message`` line per problem, errors first."""
     return "\n".join(format_messages(result, warnings=warnings))
+
+
+def _expand(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+    out: list[str] = []
+    for path in paths:
+        p = Path(path)
+        if p.is_dir():
+            out += sorted(str(f) for f in p.iterdir() if f.suffix in (".yaml", ".yml") and f.is_file())
+        else:
+            out.append(os.fspath(path))
+    return out
 
 
 def _real(path: str) -> str:
