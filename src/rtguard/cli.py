@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         "--ecs-agent-uri", default=os.environ.get("RTGUARD_ECS_AGENT_URI", "http://localhost:51678")
     )
     a.add_argument("--heartbeat-interval", type=float, default=5.0)
+    a.add_argument("--export-exits", action="store_true", help="also send process exits to the server")
 
     d = sub.add_parser("demo", help="server + agent + harmless attacks in real containers")
     d.add_argument("--once", action="store_true", help="exit when the findings are printed")
@@ -67,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     rsub = r.add_subparsers(dest="rules_command", required=True)
     v = rsub.add_parser("validate", help="check rule files; print path:line:col: CODE message")
     v.add_argument("paths", type=Path, nargs="+")
+
+    from rtguard.ecs.cli import add_parser as _add_ecs_parser
+
+    _add_ecs_parser(sub)
     return p
 
 
@@ -117,6 +122,7 @@ def _run_agent(args: argparse.Namespace) -> int:
         ecs_agent_uri=args.ecs_agent_uri,
         ecs_metadata_uri=os.environ.get("ECS_CONTAINER_METADATA_URI_V4", ""),
         heartbeat_interval=args.heartbeat_interval,
+        export_exits=args.export_exits,
     )
     return run_agent(config)
 
@@ -141,11 +147,23 @@ def _run_demo(args: argparse.Namespace) -> int:
     return run_demo(DemoConfig(once=args.once, data_dir=args.data_dir, listen_host=host, listen_port=port))
 
 
+def _run_ecs(args: argparse.Namespace) -> int:
+    from rtguard.ecs.cli import run
+
+    return run(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rtguard`` command."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    handlers = {"server": _run_server, "agent": _run_agent, "demo": _run_demo, "rules": _run_rules}
+    handlers = {
+        "server": _run_server,
+        "agent": _run_agent,
+        "demo": _run_demo,
+        "rules": _run_rules,
+        "ecs": _run_ecs,
+    }
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

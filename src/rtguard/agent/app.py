@@ -31,7 +31,7 @@ from rtguard.agent.export.spool import DiskSpool
 from rtguard.agent.sensors.procfs.snapshot import snapshot
 from rtguard.agent.sensors.records import Sensor, SensorUnavailable
 from rtguard.model.codec import JsonDict
-from rtguard.model.events import Host
+from rtguard.model.events import EventKind, Host
 
 _log = logging.getLogger(__name__)
 POLL_MS: Final = 20
@@ -48,8 +48,9 @@ class AgentConfig:
     ecs_agent_uri: str = "http://localhost:51678"
     ecs_metadata_uri: str = ""
     heartbeat_interval: float = 5.0
-    max_queue: int = 65_536
+    max_queue: int = 16_384
     instance_id: str = ""
+    export_exits: bool = False
 
 
 @dataclass(slots=True)
@@ -199,10 +200,14 @@ def pump(state: AgentState, timeout_ms: int = POLL_MS) -> int:
     assert state.sensor is not None and state.table is not None and state.processor is not None
     records = state.sensor.poll(timeout_ms)
     table, processor, enabled = state.table, state.processor, state.enabled
+    # Exits keep the process table right; detection does not need them, so by default they
+    # stay on the node (half the export volume of an exec storm). --export-exits sends them.
+    skip_exits = not state.config.export_exits
     for rec in records:
         event = table.on_record(rec)
-        if event is not None and enabled:
-            processor.emit(event)
+        if event is None or not enabled or (skip_exits and event.kind is EventKind.PROCESS_EXIT):
+            continue
+        processor.emit(event)
     return len(records)
 
 

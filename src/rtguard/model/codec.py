@@ -55,31 +55,105 @@ class Batch:
 # ----------------------------------------------------------------------------- encoding
 
 
-def _encode_value(value: object) -> JsonValue:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _encode_dataclass(value)
-    if isinstance(value, tuple | list):
-        return [_encode_value(v) for v in value]
-    if isinstance(value, str):
-        return str(value)  # a StrEnum member becomes its plain value
-    if isinstance(value, bool | int | float) or value is None:
-        return value
-    raise TypeError(f"cannot encode {type(value).__name__}")
+_Spec = tuple[tuple[str, object, str, object], ...]
+_SPECS: dict[type, _Spec] = {}
 
 
-def _encode_dataclass(obj: object) -> JsonDict:
+def _spec(cls: type) -> _Spec:
+    """Per-class encoding plan: (field, default, how, sub-plan class), built once per class."""
+    spec = _SPECS.get(cls)
+    if spec is not None:
+        return spec
+    hints = typing.get_type_hints(cls)
+    rows: list[tuple[str, object, str, object]] = []
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else _NO_DEFAULT
+        tp = hints[f.name]
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+            rows.append((f.name, default, "obj", tp))
+        elif (
+            typing.get_origin(tp) in (types.UnionType, typing.Union)
+            and len(args) == 1
+            and dataclasses.is_dataclass(args[0])
+        ):
+            rows.append((f.name, default, "obj", args[0]))
+        elif typing.get_origin(tp) in (types.UnionType, typing.Union) and len(args) > 1:
+            rows.append((f.name, default, "any", None))
+        elif typing.get_origin(tp) is tuple:
+            targs = typing.get_args(tp)
+            inner = targs[0] if targs else None
+            how = "objs" if isinstance(inner, type) and dataclasses.is_dataclass(inner) else "list"
+            rows.append((f.name, default, how, inner))
+        else:
+            rows.append((f.name, default, "plain", None))
+    spec = _SPECS[cls] = tuple(rows)
+    return spec
+
+
+class _NoDefault:
+    __slots__ = ()
+
+
+_NO_DEFAULT: Final = _NoDefault()
+
+
+def _encode_obj(obj: object) -> JsonDict:
     out: JsonDict = {}
-    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
-        value = getattr(obj, f.name)
-        if f.default is not dataclasses.MISSING and value == f.default:
+    for name, default, how, _sub in _spec(type(obj)):
+        value = getattr(obj, name)
+        if value is None or value == default:
             continue
-        out[f.name] = _encode_value(value)
+        if how == "plain":
+            out[name] = str(value) if isinstance(value, str) else value
+        elif how == "obj":
+            out[name] = _encode_obj(value)
+        elif how == "objs":
+            out[name] = [_encode_obj(v) for v in value]
+        elif how == "list":
+            out[name] = list(value)
+        else:
+            out[name] = _encode_obj(value) if dataclasses.is_dataclass(value) else value
     return out
 
 
+# Host and container objects repeat across events: their encodings are reused by identity.
+_SHARED: dict[int, tuple[object, JsonDict]] = {}
+_SHARED_MAX: Final = 4096
+
+
+def _encode_shared(obj: object) -> JsonDict:
+    hit = _SHARED.get(id(obj))
+    if hit is not None and hit[0] is obj:
+        return hit[1]
+    encoded = _encode_obj(obj)
+    if len(_SHARED) >= _SHARED_MAX:
+        _SHARED.clear()
+    _SHARED[id(obj)] = (obj, encoded)  # the reference keeps the id from being reused
+    return encoded
+
+
 def encode_event(event: Event) -> JsonDict:
-    """Return the wire dict of one event (fields equal to their default are left out)."""
-    return _encode_dataclass(event)
+    """Return the wire dict of one event (fields equal to their default are left out).
+
+    The returned dict may share sub-dicts with other events' (host, container): treat it as
+    read-only.
+    """
+    out: JsonDict = {"kind": str(event.kind), "time": event.time}
+    if event.ktime:
+        out["ktime"] = event.ktime
+    out["host"] = _encode_shared(event.host)
+    out["process"] = _encode_obj(event.process)
+    if event.lineage:
+        out["lineage"] = [_encode_obj(e) for e in event.lineage]
+    if event.container is not None:
+        out["container"] = _encode_shared(event.container)
+    payload = _encode_obj(event.payload)
+    if payload:
+        out["payload"] = payload
+    if event.agent_id:
+        out["agent_id"] = event.agent_id
+    return out
 
 
 def encode_batch(batch: Batch) -> JsonDict:
