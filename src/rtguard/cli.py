@@ -7,13 +7,12 @@ Precedence: defaults < environment (``RTGUARD_*``) < flags.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rtguard import __version__
+from rtguard import __version__, logs
 
 ENV_SERVER = "RTGUARD_SERVER"
 ENV_TOKEN = "RTGUARD_TOKEN"
@@ -156,7 +155,7 @@ def _run_ecs(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rtguard`` command."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.setup(args.log_level)
     handlers = {
         "server": _run_server,
         "agent": _run_agent,
