@@ -24,11 +24,16 @@ import httpx
 from rtguard.testing.stack import AgentProcess, ServerProcess
 
 
-def storm(n: int) -> float:
+def storm(n: int, cpu: int | None) -> float:
     script = f"i=0; while [ $i -lt {n} ]; do /bin/true; i=$((i+1)); done"
+    pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
     start = time.perf_counter()
-    subprocess.run(["/bin/sh", "-c", script], check=True)
+    subprocess.run([*pin, "/bin/sh", "-c", script], check=True)
     return time.perf_counter() - start
+
+
+def pin_all_threads(pid: int, cpu: int) -> None:
+    subprocess.run(["taskset", "-a", "-cp", str(cpu), str(pid)], check=True, capture_output=True)
 
 
 def rss_kib(pid: int) -> tuple[int, int]:
@@ -56,21 +61,32 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--execs", type=int, default=20000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument(
+        "--pin",
+        action="store_true",
+        help="storm on CPU 0, agent and server on CPU 1 (the agent's kernel-side and cache cost, "
+        "without CPU contention from the local server)",
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="rtguard-bench-"))
     server = ServerProcess(work / "server").start()
+    storm_cpu = 0 if args.pin else None
+    if args.pin and server.proc is not None:
+        pin_all_threads(server.proc.pid, 1)
     agent = AgentProcess(
         server.url, server.credentials()["agent_token"], work / "agent", heartbeat_interval=1.0
     )
     base: list[float] = []
     with_agent: list[float] = []
     try:
-        storm(500)  # warm caches
+        storm(500, storm_cpu)  # warm caches
         for _ in range(args.rounds):
-            base.append(storm(args.execs))
+            base.append(storm(args.execs, storm_cpu))
             agent.start()
+            if args.pin and agent.proc is not None:
+                pin_all_threads(agent.proc.pid, 1)
             time.sleep(1.0)
-            with_agent.append(storm(args.execs))
+            with_agent.append(storm(args.execs, storm_cpu))
             time.sleep(2.5)  # let the last batch and a heartbeat through
             assert agent.proc is not None
             rss, hwm = rss_kib(agent.proc.pid)
@@ -81,7 +97,8 @@ def main() -> int:
         agent.stop()
         server.stop()
     b, a = statistics.median(base), statistics.median(with_agent)
-    print(f"exec storm: {args.execs} execs x {args.rounds} rounds (alternating, same run)")
+    mode = "pinned: storm CPU 0, agent+server CPU 1" if args.pin else "unpinned, server on the same machine"
+    print(f"exec storm: {args.execs} execs x {args.rounds} rounds (alternating, same run; {mode})")
     print(
         f"  no agent : median {b:.3f}s  ({b / args.execs * 1e6:.0f} us/exec)  runs {[round(x, 3) for x in base]}"
     )
