@@ -159,9 +159,16 @@ _ARGS = ["-o", "stratum+tcp://p:1", "169.254.169.254/latest/user-data", "get-cal
          "-perm", "-4000", "/var/run/secrets/kubernetes.io", "-e", "EXEC:/bin/sh", "--donate-level", "x"]  # fmt: skip
 
 
-@given(st.sampled_from(_NAMES), st.lists(st.sampled_from(_ARGS), max_size=4))
-@settings(max_examples=400)
-def test_name_index_gives_the_same_detections_as_running_every_rule(name: str, args: list[str]) -> None:
-    event = exec_event(name, argv=[name, *args])
+@given(
+    st.sampled_from(_NAMES),
+    st.sampled_from(_NAMES),
+    st.sampled_from(_NAMES),
+    st.lists(st.sampled_from(_ARGS), max_size=4),
+)
+@settings(max_examples=500)
+def test_name_index_gives_the_same_detections_as_running_every_rule(
+    name: str, argv0: str, filename: str, args: list[str]
+) -> None:
+    event = exec_event(name, argv=[argv0, *args], filename=f"/usr/bin/{filename}")
     brute = [r.rule_id for r in _SHIPPED_ENGINE.rules if event.kind in r.kinds and r.matches(event)]
     assert [d.rule_id for d in _SHIPPED_ENGINE.evaluate(event)] == brute

@@ -56,6 +56,26 @@ def test_proc_argv_with_and_without_index() -> None:
     assert value("proc.argv", ev, "9") is None
 
 
+def test_proc_names_collects_every_name_the_process_goes_by() -> None:
+    plain = exec_event("curl", argv=["curl", "-s"])
+    assert value("proc.names", plain) == ("curl",)
+    applet = exec_event(
+        "busybox", argv=["wget", "-q", "x"], exe_path="/bin/busybox", filename="/usr/bin/wget"
+    )
+    assert value("proc.names", applet) == ("busybox", "wget")
+    script = exec_event(
+        "bash", argv=["/bin/bash", "./linpeas.sh"], exe_path="/usr/bin/bash", filename="./linpeas.sh"
+    )
+    assert value("proc.names", script) == ("bash", "linpeas.sh")
+    assert value("evt.arg.filename", script) == "./linpeas.sh"
+    symlink = exec_event("dash", argv=["sh", "-c", "id"], exe_path="/usr/bin/dash")
+    assert value("proc.names", symlink) == ("dash", "sh")
+    assert value("proc.names", connect_event(name="python3.11", argv=["python3", "app.py"])) == (
+        "python3.11",
+        "python3",
+    )
+
+
 def test_ancestors_by_index_and_all() -> None:
     ev = exec_event("sh", lineage=[ancestor("python3", pid=20), ancestor("gunicorn", pid=10)], pid=30)
     assert value("proc.pname", ev) == "python3"

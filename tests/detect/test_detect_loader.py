@@ -395,6 +395,15 @@ def test_detection_carries_type_severity_artifact_context_and_output() -> None:
     assert h.artifact == "ff" * 32
 
 
+def test_templates_may_apply_a_transformer() -> None:
+    result = load(rule(output="'ran %basename(evt.arg.filename) as %toupper(proc.name)'"))
+    assert result.ok, result.errors
+    (d,) = Engine(result.items).evaluate(exec_event("x", filename="./dir/x"))
+    assert d.description == "ran x as X"
+    bad = load(rule(output="'%basename(proc.aname)'"))
+    assert codes(bad) == [LoadCode.TEMPLATE]
+
+
 def test_a_context_template_of_one_multi_valued_field_gives_a_list() -> None:
     result = load(rule() + "  context:\n    relatedFilePaths: '%proc.aname'\n    filePath: '%proc.sha256'\n")
     assert result.ok, result.errors

@@ -73,3 +73,20 @@ def test_recon_commands_are_detected(argv: list[str], rule_id: str) -> None:
 )
 def test_ordinary_use_of_the_same_programs_does_not_fire(argv: list[str]) -> None:
     assert discovery_detections(exec_event(argv[0], argv=argv)) == []
+
+
+def test_a_busybox_applet_and_a_python_aws_cli_are_recognised() -> None:
+    wget = exec_event(
+        "busybox",
+        argv=["wget", "-qO-", "http://169.254.170.2/v2/credentials/x"],
+        exe_path="/bin/busybox",
+        filename="/usr/bin/wget",
+    )
+    assert [d.rule_id for d in discovery_detections(wget)] == ["RTG-0009"]
+    aws_v1 = exec_event(
+        "python3.11",
+        argv=["/usr/bin/python3", "/usr/local/bin/aws", "sts", "get-caller-identity"],
+        exe_path="/usr/bin/python3.11",
+        filename="/usr/local/bin/aws",
+    )
+    assert [d.rule_id for d in discovery_detections(aws_v1)] == ["RTG-0010"]

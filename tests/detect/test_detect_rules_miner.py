@@ -70,3 +70,42 @@ def test_a_miner_on_the_host_is_detected_too() -> None:
 )
 def test_benign_commands_do_not_fire(name: str, argv: list[str]) -> None:
     assert miner_detections(exec_event(name, argv=argv)) == []
+
+
+def test_a_shell_carrying_a_miner_command_line_is_not_reported_but_the_miner_is() -> None:
+    wrapper = exec_event(
+        "dash", argv=["sh", "-c", "./xmrig -o stratum+tcp://pool.example.net:3333"], exe_path="/usr/bin/dash"
+    )
+    assert miner_detections(wrapper) == []
+    runc = exec_event(
+        "runc", argv=["runc", "exec", "c1", "./m", "--donate-level=1"], exe_path="/usr/sbin/runc"
+    )
+    assert miner_detections(runc) == []
+    (d,) = miner_detections(exec_event("m", argv=["./m", "--donate-level=1"], exe_path="/tmp/m"))
+    assert d.artifact == "/tmp/m"
+
+
+@pytest.mark.parametrize(
+    ("exe_path", "written_after_start"),
+    [("/tmp/bash", False), ("/usr/bin/bash", True)],
+)
+def test_a_miner_renamed_to_a_shell_is_still_reported(exe_path: str, written_after_start: bool) -> None:
+    ev = exec_event(
+        "bash",
+        argv=["bash", "-o", "stratum+tcp://pool.example.net:3333"],
+        exe_path=exe_path,
+        exe_written_after_start=written_after_start,
+    )
+    assert [d.rule_id for d in miner_detections(ev)] == ["RTG-0001"]
+
+
+def test_a_renamed_text_tool_written_after_start_is_not_exempt() -> None:
+    argv = ["grep", "-o", "stratum+tcp://pool.example.net:3333"]
+    assert miner_detections(exec_event("grep", argv=argv, exe_path="/bin/grep")) == []
+    dropped = exec_event("grep", argv=argv, exe_path="/bin/grep", exe_written_after_start=True)
+    assert [d.rule_id for d in miner_detections(dropped)] == ["RTG-0001"]
+
+
+def test_a_miner_found_by_another_of_its_names() -> None:
+    script = exec_event("dash", argv=["/bin/sh", "./xmrig"], exe_path="/usr/bin/dash", filename="./xmrig")
+    assert [d.rule_id for d in miner_detections(script)] == ["RTG-0001"]

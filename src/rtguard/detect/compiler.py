@@ -45,7 +45,8 @@ Matcher = Callable[[Event], bool]
 ALL_KINDS: Final = frozenset(EventKind)
 _MEMBERSHIP: Final = frozenset({"=", "==", "in", "intersects"})
 _FUSABLE: Final = frozenset({"=", "==", "in", "intersects", "contains", "startswith", "endswith"})
-_NAME_FIELD: Final = "proc.name"
+# Fields whose values are among the names the engine indexes an event under (proc.names).
+_NAME_FIELDS: Final = frozenset({"proc.name", "proc.names"})
 
 
 def _names_all(parts: Sequence[Compiled]) -> frozenset[str] | None:
@@ -422,7 +423,8 @@ class Compiler:
                 vs: Any = ext(e)
                 return vs is not None and members.isdisjoint(vs) is disjoint
 
-            return Compiled(any_member, ALL_KINDS)
+            gate = frozenset(str(c) for c in consts) if lhs.label in _NAME_FIELDS and not disjoint else None
+            return Compiled(any_member, ALL_KINDS, names=gate)
         if lhs.multi:
             negate = node.op == "!="
 
@@ -436,7 +438,7 @@ class Compiler:
             return Compiled(any_value, ALL_KINDS)
         if node.op in _MEMBERSHIP and lhs.type is not FieldType.IP:
             members = frozenset(consts)
-            gate = frozenset(str(c) for c in consts) if lhs.label == _NAME_FIELD else None
+            gate = frozenset(str(c) for c in consts) if lhs.label in _NAME_FIELDS else None
             return Compiled(lambda e: ext(e) in members, ALL_KINDS, names=gate)
         return Compiled(lambda e: (v := ext(e)) is not None and pred(v), ALL_KINDS)
 
@@ -483,7 +485,7 @@ class Compiler:
             resolved = resolve_field(ref)
             if isinstance(resolved, FieldError) or resolved.multi or resolved.type is not FieldType.STRING:
                 continue
-            fused.append(self._fused(resolved.extract, checks, gate=resolved.label == _NAME_FIELD))
+            fused.append(self._fused(resolved.extract, checks, gate=resolved.label in _NAME_FIELDS))
             taken.update(id(c) for c in checks)
         return fused, [c for c in children if id(c) not in taken]
 

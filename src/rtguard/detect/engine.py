@@ -1,8 +1,8 @@
 """The detection engine: runs compiled rules, then stateful detectors, on one event at a time.
 
 Rules are indexed by event kind once (``_by_kind``), then by process name for rules that
-require one (``_by_name``), so an event only meets the rules that can match it; each rule is
-one precompiled closure. ``evaluate`` never raises: a rule
+require one (``_by_name``, looked up under each of the event's ``proc.names``), so an event
+only meets the rules that can match it; each rule is one precompiled closure. ``evaluate`` never raises: a rule
 or detector that fails on an event is counted in ``errors`` (by rule id) and treated as not
 matching. Rule evaluation is pure; detector state lives in an ``EngineState`` the caller may
 pass per partition. This module must not read rule files (``loader`` does), build findings
@@ -19,6 +19,7 @@ from typing import Any
 
 from rtguard.detect.detector import Detector, EngineState
 from rtguard.detect.detectors import BUILTIN
+from rtguard.detect.extractors import proc_names
 from rtguard.detect.loader import load_rules
 from rtguard.detect.result import LoadResult
 from rtguard.detect.rule import CompiledRule
@@ -42,9 +43,9 @@ class Engine:
         self._by_kind: Mapping[EventKind, tuple[CompiledRule, ...]] = {
             kind: tuple(r for r in self.rules if kind in r.kinds) for kind in EventKind
         }
-        self._by_name: Mapping[
-            EventKind, tuple[Mapping[str, tuple[CompiledRule, ...]], tuple[CompiledRule, ...]]
-        ] = {kind: _name_index(rules_of_kind) for kind, rules_of_kind in self._by_kind.items()}
+        self._by_name: Mapping[EventKind, _NameIndex | None] = {
+            kind: _NameIndex.of(rules_of_kind) for kind, rules_of_kind in self._by_kind.items()
+        }
         self._detectors_by_kind: Mapping[EventKind, tuple[Detector[Any], ...]] = {
             kind: tuple(d for d in self.detectors if kind in d.kinds) for kind in EventKind
         }
@@ -71,8 +72,9 @@ class Engine:
         """
         out: list[Detection] = []
         kind = event.kind
-        by_name, ungated = self._by_name[kind]
-        for rule in by_name.get(event.process.name, ungated) if by_name else ungated:
+        index = self._by_name.get(kind)
+        rules = self._by_kind.get(kind, ()) if index is None else index.rules_for(event)
+        for rule in rules:
             try:
                 if rule.matches(event):
                     out.append(rule.detect(event))
@@ -96,18 +98,38 @@ class Engine:
             )
 
 
-def _name_index(
-    rules: tuple[CompiledRule, ...],
-) -> tuple[Mapping[str, tuple[CompiledRule, ...]], tuple[CompiledRule, ...]]:
-    """Second index level: process name → the rules that can match it, in load order.
+class _NameIndex:
+    """Second index level: process names → the rules that can match them, in load order.
 
-    Rules whose condition requires ``proc.name`` to be one of a set are only run for those
-    names; the rest (``ungated``) run for every name. Same results as running every rule.
+    Rules whose condition requires ``proc.name`` or ``proc.names`` to be one of a set only run
+    for events with one of those names; the others (``ungated``) run for every event. An event
+    is looked up under each of its ``proc.names``. Same results as running every rule.
     """
-    ungated = tuple(r for r in rules if r.names is None)
-    names = set().union(*(r.names for r in rules if r.names is not None))
-    table = {n: tuple(r for r in rules if r.names is None or n in r.names) for n in names}
-    return table, ungated
+
+    __slots__ = ("_by_name", "_rules", "_slots", "_ungated", "_ungated_slots")
+
+    def __init__(self, rules: tuple[CompiledRule, ...]) -> None:
+        self._rules = rules
+        self._ungated = tuple(r for r in rules if r.names is None)
+        self._ungated_slots = frozenset(i for i, r in enumerate(rules) if r.names is None)
+        names = set().union(*(r.names for r in rules if r.names is not None))
+        self._by_name = {n: tuple(r for r in rules if r.names is None or n in r.names) for n in names}
+        self._slots = {
+            n: frozenset(i for i, r in enumerate(rules) if r.names is not None and n in r.names)
+            for n in names
+        }
+
+    @classmethod
+    def of(cls, rules: tuple[CompiledRule, ...]) -> _NameIndex | None:
+        """The index, or ``None`` when no rule of the kind is gated by name."""
+        return cls(rules) if any(r.names is not None for r in rules) else None
+
+    def rules_for(self, event: Event) -> tuple[CompiledRule, ...]:
+        names = proc_names(event)
+        if len(names) == 1:
+            return self._by_name.get(names[0], self._ungated)
+        slots = self._ungated_slots.union(*(self._slots.get(n, ()) for n in names))
+        return tuple(r for i, r in enumerate(self._rules) if i in slots)
 
 
 def build_engine(

@@ -18,6 +18,7 @@ from rtguard.model.events import (
     DnsPayload,
     Event,
     EventKind,
+    ExecPayload,
     FilePayload,
     MemfdPayload,
     ModulePayload,
@@ -89,6 +90,25 @@ def proc_cmdline(e: Event) -> str:
     if len(argv) < 2:
         return p.name
     return p.name + " " + " ".join(argv[1:])
+
+
+def proc_names(e: Event) -> tuple[str, ...]:
+    """Every name the process goes by: its name, the base names of argv[0] and, on an exec,
+    of the executed file (differs for symlinks such as sh -> dash, busybox applets, scripts)."""
+    p = e.process
+    name = p.name
+    argv = p.argv
+    first = argv[0].rpartition("/")[2] if argv else name
+    pl = e.payload
+    run = pl.filename.rpartition("/")[2] if isinstance(pl, ExecPayload) and pl.filename else name
+    if first == name and run == name:
+        return (name,)
+    return tuple(dict.fromkeys(n for n in (name, first, run) if n))
+
+
+def evt_arg_filename(e: Event) -> str | None:
+    pl = e.payload
+    return pl.filename or None if isinstance(pl, ExecPayload) else None
 
 
 def proc_args(e: Event) -> str:

@@ -190,6 +190,8 @@ _f("evt", "evt.rawres", NUM, x.evt_rawres,
    "Return value of the call: the sensor records successful calls (0), except mount attempts.")
 _f("evt", "evt.hostname", STR, x.evt_hostname, "Host name of the machine the agent runs on.")
 _f("evt", "host.instance_id", STR, x.host_instance_id, "EC2 instance id of the host, when known.", falco=False)
+_f("evt", "evt.arg.filename", STR, x.evt_arg_filename,
+   "File passed to execve, as given (a script, a symlink, a relative path).", kinds=(K.PROCESS_EXEC,))
 _f("evt", "evt.arg.flags", NUM, x.evt_arg_flags, "Flags of the call (open, mount, memfd_create).",
    kinds=(*_FILE_KINDS, K.MOUNT, K.MEMFD_CREATE))
 _f("evt", "evt.arg.mode", NUM, x.evt_arg_mode, "File mode of the call (chmod, creat).", kinds=_FILE_KINDS)
@@ -201,7 +203,14 @@ _f("evt", "evt.arg.uid", NUM, x.evt_arg_uid, "New uid of a credential change.", 
 _f("evt", "evt.arg.euid", NUM, x.evt_arg_euid, "New effective uid of a credential change.", kinds=(K.CRED_CHANGE,))
 _f("evt", "evt.arg.gid", NUM, x.evt_arg_gid, "New gid of a credential change.", kinds=(K.CRED_CHANGE,))
 
-_f("proc", "proc.name", STR, x.proc_name, "Process name (the kernel's comm, at most 15 characters).")
+_f("proc", "proc.name", STR, x.proc_name,
+   "Process name as the agent records it: the base name of the executable file. Falco's is the "
+   "kernel's comm, which differs for symlinks (`sh` runs `dash`), busybox applets and scripts run "
+   "directly; `proc.names` matches all of them.")
+_f("proc", "proc.names", STR, x.proc_names,
+   "Every name the process goes by: `proc.name`, the base name of argv[0] and, on `process_exec`, "
+   "of the executed file (`sh`, `wget` for a busybox applet, `linpeas.sh` for a script).",
+   falco=False, multi=True)
 _f("proc", "proc.exe", STR, x.proc_exe, "First command-line argument (argv[0]) as the process was started.")
 _f("proc", "proc.exepath", STR, x.proc_exepath, "Full path of the executable.")
 _f("proc", "proc.cmdline", STR, x.proc_cmdline,

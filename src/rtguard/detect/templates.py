@@ -1,6 +1,7 @@
 """Output and context templates: text with ``%field`` references, compiled once.
 
-A rule's ``output`` (Falco syntax: ``"Miner started (cmdline=%proc.cmdline)"``) becomes the
+A rule's ``output`` (Falco syntax: ``"Miner started (cmdline=%proc.cmdline)"``; a transformer
+may wrap the field: ``%basename(evt.arg.filename)``) becomes the
 detection's description; each ``context`` value (``"%proc.name"`` or a literal such as
 ``"Network Scanner"``) becomes a GuardDuty ``RuntimeContext`` value. ``compile_template``
 resolves every reference against the field catalogue and reports unknown fields with their
@@ -11,15 +12,18 @@ attacker-controlled and is escaped by whoever displays it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
 from rtguard.detect.condition.ast import FieldRef, Origin, Pos
 from rtguard.detect.extractors import FieldValue
-from rtguard.detect.fields import FieldError, ResolvedField, resolve_field
+from rtguard.detect.fields import FieldError, FieldType, ResolvedField, resolve_field
+from rtguard.detect.operators import TRANSFORMERS
 from rtguard.model.events import Event
 
-_REF_RE: Final = re.compile(r"%([a-zA-Z][a-zA-Z0-9_]*(?:\.[a-zA-Z][a-zA-Z0-9_]*)+)(?:\[([^\]\s]+)\])?")
+_FIELD: Final = r"([a-zA-Z][a-zA-Z0-9_]*(?:\.[a-zA-Z][a-zA-Z0-9_]*)+)(?:\[([^\]\s]+)\])?"
+_REF_RE: Final = re.compile(rf"%(?:{_FIELD}|([a-z0-9]+)\({_FIELD}\))")
 MISSING: Final = "<NA>"
 
 
@@ -77,6 +81,16 @@ class Template:
         return text if text.strip() else None
 
 
+def _transformed(field: ResolvedField, apply: Callable[[str], str | int | None]) -> ResolvedField:
+    inner = field.extract
+
+    def extract(e: Event) -> FieldValue:
+        value = inner(e)
+        return None if value is None else apply(str(value))
+
+    return ResolvedField(field.spec, field.arg, extract, False)
+
+
 def compile_template(text: str, origin: Origin | None = None) -> Template | list[tuple[str, Pos]]:
     """The template, or the problems found (message and position of each bad reference)."""
     where = origin or Origin.of_text(text)
@@ -86,12 +100,22 @@ def compile_template(text: str, origin: Origin | None = None) -> Template | list
     for m in _REF_RE.finditer(text):
         if m.start() > last:
             parts.append(text[last : m.start()])
-        resolved = resolve_field(FieldRef(m.group(1), m.group(2)))
+        last = m.end()
+        name, arg, transform = (
+            (m.group(1), m.group(2), None) if m.group(1) else (m.group(4), m.group(5), m.group(3))
+        )
+        resolved = resolve_field(FieldRef(name, arg))
         if isinstance(resolved, FieldError):
             problems.append((resolved.message, where.at(m.start())))
-        else:
+            continue
+        if transform is None:
             parts.append(resolved)
-        last = m.end()
+            continue
+        tr = TRANSFORMERS.get(transform)
+        if tr is None or resolved.type is not FieldType.STRING or resolved.multi:
+            problems.append((f"cannot apply '{transform}()' to {resolved.label} here", where.at(m.start())))
+            continue
+        parts.append(_transformed(resolved, tr.apply))
     if last < len(text):
         parts.append(text[last:])
     return problems if problems else Template(tuple(parts))

@@ -142,13 +142,17 @@ def exec_event(
     exe_path: str | None = None,
     container_id: str | _Default | None = DEFAULT,
     parent: str | LineageEntry | None = "bash",
+    filename: str | None = None,
     **kw: Any,
 ) -> Event:
-    """A ``process_exec``: ``exec_event(name="curl", argv=["curl", "-s", url])``."""
+    """A ``process_exec``: ``exec_event(name="curl", argv=["curl", "-s", url])``.
+
+    ``filename`` is the file passed to execve (a script or symlink); ``exe_path`` by default.
+    """
     path = exe_path if exe_path is not None else f"/usr/bin/{name}"
     return event(
         EventKind.PROCESS_EXEC,
-        ExecPayload(filename=path),
+        ExecPayload(filename=path if filename is None else filename),
         name=name,
         argv=argv,
         exe_path=path,
