@@ -42,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--bus", default="memory", help="event bus (memory)")
     s.add_argument("--region", default=os.environ.get("RTGUARD_REGION", "us-east-1"))
     s.add_argument("--rules", type=Path, action="append", default=[], help="extra rule file or directory")
+    s.add_argument(
+        "--agent-timeout",
+        type=float,
+        default=float(os.environ.get("RTGUARD_AGENT_TIMEOUT", "60")),
+        help="seconds without a heartbeat before coverage reports 'Agent not reporting' (default 60)",
+    )
 
     a = sub.add_parser("agent", help="run the security agent on this host or in this task")
     a.add_argument("--server", default=os.environ.get(ENV_SERVER, ""))
@@ -86,6 +92,7 @@ def _run_server(args: argparse.Namespace) -> int:
         region=args.region,
         rule_paths=tuple(args.rules),
         log_level=args.log_level,
+        agent_timeout=args.agent_timeout,
     )
     if args.bus != "memory":
         print(f"rtguard server: bus {args.bus!r} is not available yet; use --bus memory", file=sys.stderr)

@@ -25,8 +25,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from rtguard import __version__
 from rtguard.api.app import mount_api
 from rtguard.bus.memory import MemoryBus
+from rtguard.coverage.monitor import CoverageConfig, CoverageMonitor
 from rtguard.detect.engine import build_engine
 from rtguard.detect.loader import format_load_result
+from rtguard.ingest.inventory import build_inventory_router
 from rtguard.ingest.routes import AgentRegistry, build_ingest_router
 from rtguard.store.sqlite import SqlStore
 from rtguard.worker import DetectionWorker, FindingListener
@@ -47,6 +49,7 @@ class ServerConfig:
     region: str = DEFAULT_REGION
     rule_paths: tuple[Path, ...] = ()
     log_level: str = "warning"
+    agent_timeout: float = 60.0  # seconds without a heartbeat before coverage says "Agent not reporting"
 
     @property
     def endpoint_url(self) -> str:
@@ -151,6 +154,7 @@ class Server:
     worker: DetectionWorker
     registry: AgentRegistry
     credentials: Credentials
+    coverage: CoverageMonitor | None = None
 
 
 def _metrics(server_registry: AgentRegistry, worker: DetectionWorker) -> str:
@@ -204,7 +208,11 @@ def build_server(config: ServerConfig, listeners: tuple[FindingListener, ...] = 
     registry = AgentRegistry()
     worker = DetectionWorker(store, engine, bus, region=config.region, listeners=listeners)
     app = FastAPI(title="rtguard", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
-    app.include_router(build_ingest_router(store, bus, registry))
+    coverage = CoverageMonitor(
+        store, CoverageConfig(agent_timeout=config.agent_timeout, region=config.region)
+    )
+    app.include_router(build_ingest_router(store, bus, registry, heartbeat_hook=coverage.on_heartbeat))
+    app.include_router(build_inventory_router(store, on_report=coverage.wake))
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> str:
@@ -216,13 +224,15 @@ def build_server(config: ServerConfig, listeners: tuple[FindingListener, ...] = 
 
     mount_api(app, store, config.region)
 
-    return Server(app=app, store=store, worker=worker, registry=registry, credentials=cred)
+    return Server(app=app, store=store, worker=worker, registry=registry, credentials=cred, coverage=coverage)
 
 
 def serve(config: ServerConfig, ready: Callable[[Server], None] | None = None) -> None:
     """Run the server until interrupted."""
     server = build_server(config)
     server.worker.start()
+    if server.coverage is not None:
+        server.coverage.start()
     uv = uvicorn.Server(
         uvicorn.Config(
             server.app,
@@ -237,6 +247,8 @@ def serve(config: ServerConfig, ready: Callable[[Server], None] | None = None) -
     try:
         uv.run()
     finally:
+        if server.coverage is not None:
+            server.coverage.stop()
         server.worker.stop()
 
 

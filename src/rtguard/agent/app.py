@@ -68,6 +68,7 @@ class AgentState:
     heartbeat_thread: threading.Thread | None = None
     counters: Counter[str] = field(default_factory=Counter)
     enabled: bool = True
+    disabled_reason: str = ""  # the server's reason when it answered enabled=false
 
 
 def _boot_id() -> str:
@@ -146,6 +147,8 @@ def heartbeat_payload(state: AgentState) -> JsonDict:
         "events_sent": sent,
         "dropped": dict(dropped),
         "processes_tracked": len(state.table) if state.table else 0,
+        "enabled": state.enabled,
+        "disabled_reason": state.disabled_reason,
         "time": time.time(),
     }
 
@@ -155,7 +158,14 @@ def _heartbeat_loop(state: AgentState) -> None:
         if state.exporter is not None:
             answer = state.exporter.heartbeat(heartbeat_payload(state))
             if answer is not None:
-                state.enabled = bool(answer.get("enabled", True))
+                enabled = bool(answer.get("enabled", True))
+                if enabled != state.enabled:
+                    _log.warning(
+                        "monitoring switched by the server (events are sent only while enabled)",
+                        extra={"enabled": enabled, "reason": str(answer.get("reason", ""))},
+                    )
+                state.enabled = enabled
+                state.disabled_reason = "" if enabled else str(answer.get("reason", ""))
         state.stop.wait(state.config.heartbeat_interval)
 
 

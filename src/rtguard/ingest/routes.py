@@ -10,12 +10,14 @@ bus and returns.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Final, Protocol
+from typing import Annotated, Any, Final, Protocol
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
@@ -25,6 +27,10 @@ from rtguard.bus.memory import MemoryBus
 from rtguard.model.codec import CodecError, JsonDict, decode_batch, encode_event
 
 AGENT_CONFIG_VERSION: Final = 1
+_log = logging.getLogger(__name__)
+# Called with (account id, heartbeat) on a worker thread; returns additions to the answer
+# (coverage: ``enabled`` and ``reason``). Its failure never fails the heartbeat.
+HeartbeatHook = Callable[[str, JsonDict], dict[str, Any]]
 
 
 class IngestStore(Protocol):
@@ -78,7 +84,11 @@ def _decompress(body: bytes, limit: int) -> bytes:
 
 
 def build_ingest_router(
-    store: IngestStore, bus: MemoryBus, registry: AgentRegistry, limits: IngestLimits | None = None
+    store: IngestStore,
+    bus: MemoryBus,
+    registry: AgentRegistry,
+    limits: IngestLimits | None = None,
+    heartbeat_hook: HeartbeatHook | None = None,
 ) -> APIRouter:
     """Return the agent router; mount it on the server app."""
     lim = limits or IngestLimits()
@@ -156,6 +166,13 @@ def build_ingest_router(
         if not isinstance(beat, dict) or not isinstance(beat.get("agent_id"), str):
             return _error(400, "BadRequest", "heartbeat needs a string agent_id")
         registry.update(account, beat)
-        return JSONResponse({"config_version": AGENT_CONFIG_VERSION, "enabled": True})
+        answer: dict[str, Any] = {"config_version": AGENT_CONFIG_VERSION, "enabled": True}
+        if heartbeat_hook is not None:
+            try:
+                answer.update(await run_in_threadpool(heartbeat_hook, account, beat))
+            except Exception:
+                registry.counters["heartbeat_hook_errors"] += 1
+                _log.exception("heartbeat hook failed")
+        return JSONResponse(answer)
 
     return router

@@ -27,6 +27,8 @@ from sqlalchemy import (
     select,
 )
 
+from rtguard.store.schema_coverage import create_coverage_tables
+
 __all__ = ["SCHEMA_VERSION", "metadata", "migrate"]
 
 metadata = MetaData()
@@ -136,7 +138,7 @@ def _v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=list(_V1_TABLES))
 
 
-MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (_v1,)
+MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (_v1, create_coverage_tables)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

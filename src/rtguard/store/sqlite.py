@@ -25,6 +25,7 @@ from sqlalchemy.pool import StaticPool
 
 from rtguard.store import ids
 from rtguard.store.base import DEFAULT_SORT, EventRow, UnknownAccountError
+from rtguard.store.coverage import CoverageStoreMixin
 from rtguard.store.query import (
     Condition,
     FindingPage,
@@ -92,7 +93,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class SqlStore:
+class SqlStore(CoverageStoreMixin):
     """The SQL implementation of :class:`~rtguard.store.base.Store` (see there for each method).
 
     Thread-safe: each call runs in its own pooled connection and transaction. Writes on SQLite take
