@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from rtguard.api.criteria import parse_criteria, parse_max_results, parse_sort
 from rtguard.api.errors import BadRequestError
@@ -19,9 +19,6 @@ from rtguard.api.ops_coverage import COVERAGE_OPERATIONS
 from rtguard.store.base import DEFAULT_SORT, Store
 from rtguard.store.query import InvalidPageTokenError, sort_docs
 from rtguard.store.stats import GroupBy
-
-if TYPE_CHECKING:
-    from rtguard.findings.lifecycle import FindingHooks
 
 __all__ = ["IMPLEMENTED", "Call", "Handler"]
 
@@ -41,7 +38,6 @@ class Call:
     path: Mapping[str, str]
     query: Mapping[str, str]
     body: Mapping[str, Any]
-    hooks: FindingHooks | None = None  # suppression and publishing of findings the API creates
 
 
 Handler = Callable[[Call], dict[str, Any]]
