@@ -6,6 +6,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rtguard.detect import (
     Engine,
@@ -22,6 +25,9 @@ from rtguard.model.events import EventKind
 from rtguard.testing.events import exec_event
 
 MINER = "Impact:Runtime/CryptoMinerExecuted"
+_KEYS = ["rule", "macro", "list", "items", "condition", "desc", "output", "priority", "tags", "enabled",
+         "exceptions", "append", "override", "id", "finding_type", "severity", "artifact", "context",
+         "name", "fields", "comps", "values", "source", "skip-if-unknown-filter"]  # fmt: skip
 
 
 def load(*texts: str) -> LoadResult[CompiledRule]:
@@ -468,3 +474,32 @@ def test_rules_of_other_sources_are_skipped() -> None:
 def test_rule_without_event_type_warns_unless_told_not_to() -> None:
     assert warning_codes(load(rule(condition="proc.name = x"))) == [LoadCode.NO_EVTTYPE]
     assert warning_codes(load(rule(condition="proc.name = x", warn_evttypes="false"))) == []
+
+
+# -- robustness -----------------------------------------------------------------------------------
+
+_scalar_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 20),
+    st.floats(allow_nan=True),
+    st.sampled_from(["", "a", "proc.name", "evt.type = execve and proc.name = x", "=", "in", "append", "replace",
+                     "Impact:Runtime/CryptoMinerExecuted", "%proc.name", "(", "not", "x.y"]),
+)  # fmt: skip
+_values = st.recursive(
+    _scalar_values,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(_KEYS), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(st.lists(st.dictionaries(st.sampled_from(_KEYS), _values, min_size=1, max_size=6), max_size=5))
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_any_document_loads_or_reports_without_raising(items: list[dict[str, object]]) -> None:
+    text = yaml.safe_dump(items)
+    result = load_rule_texts([("fuzz.yaml", text)])
+    for entry in [*result.errors, *result.warnings]:
+        assert entry.location.path == "fuzz.yaml"
+    Engine(result.items).evaluate(exec_event("x"))

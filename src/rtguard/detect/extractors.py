@@ -84,17 +84,44 @@ def proc_exepath(e: Event) -> str | None:
     return _or_none(e.process.exe_path)
 
 
+# NOTE: the derived fields below (cmdline, args, names) build new strings and are read by many
+# rules for the same event, so each remembers its last result. The memo is one immutable
+# (event, value) tuple swapped atomically, holding the event so its identity cannot be reused:
+# safe across threads, and the extractor stays a pure function of the event.
+_cmdline_memo: tuple[Event | None, str] = (None, "")
+_args_memo: tuple[Event | None, str] = (None, "")
+_names_memo: tuple[Event | None, tuple[str, ...]] = (None, ())
+
+
 def proc_cmdline(e: Event) -> str:
+    global _cmdline_memo
+    memo = _cmdline_memo
+    if memo[0] is e:
+        return memo[1]
     p = e.process
     argv = p.argv
-    if len(argv) < 2:
-        return p.name
-    return p.name + " " + " ".join(argv[1:])
+    value = p.name if len(argv) < 2 else p.name + " " + " ".join(argv[1:])
+    _cmdline_memo = (e, value)
+    return value
+
+
+def proc_args(e: Event) -> str:
+    global _args_memo
+    memo = _args_memo
+    if memo[0] is e:
+        return memo[1]
+    value = " ".join(e.process.argv[1:])
+    _args_memo = (e, value)
+    return value
 
 
 def proc_names(e: Event) -> tuple[str, ...]:
     """Every name the process goes by: its name, the base names of argv[0] and, on an exec,
     of the executed file (differs for symlinks such as sh -> dash, busybox applets, scripts)."""
+    global _names_memo
+    memo = _names_memo
+    if memo[0] is e:
+        return memo[1]
     p = e.process
     name = p.name
     argv = p.argv
@@ -102,17 +129,16 @@ def proc_names(e: Event) -> tuple[str, ...]:
     pl = e.payload
     run = pl.filename.rpartition("/")[2] if isinstance(pl, ExecPayload) and pl.filename else name
     if first == name and run == name:
-        return (name,)
-    return tuple(dict.fromkeys(n for n in (name, first, run) if n))
+        value: tuple[str, ...] = (name,)
+    else:
+        value = tuple(dict.fromkeys(n for n in (name, first, run) if n))
+    _names_memo = (e, value)
+    return value
 
 
 def evt_arg_filename(e: Event) -> str | None:
     pl = e.payload
     return pl.filename or None if isinstance(pl, ExecPayload) else None
-
-
-def proc_args(e: Event) -> str:
-    return " ".join(e.process.argv[1:])
 
 
 def proc_argv_all(e: Event) -> tuple[str, ...]:

@@ -1,9 +1,9 @@
 """Output and context templates: text with ``%field`` references, compiled once.
 
 A rule's ``output`` (Falco syntax: ``"Miner started (cmdline=%proc.cmdline)"``; a transformer
-may wrap the field: ``%basename(evt.arg.filename)``) becomes the
-detection's description; each ``context`` value (``"%proc.name"`` or a literal such as
-``"Network Scanner"``) becomes a GuardDuty ``RuntimeContext`` value. ``compile_template``
+may wrap a field: ``%basename(evt.arg.filename)``) becomes the detection's description; each
+``context`` value (``"%proc.name"`` or a literal such as ``"Network Scanner"``) becomes a
+GuardDuty ``RuntimeContext`` value. ``compile_template``
 resolves every reference against the field catalogue and reports unknown fields with their
 position. This module must not evaluate conditions and must not do I/O; rendered text is
 attacker-controlled and is escaped by whoever displays it.
