@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Final
 
 from rtguard.detect import extractors as x
+from rtguard.detect import payload_extractors as px
 from rtguard.detect.condition.ast import FieldRef
 from rtguard.detect.extractors import Extractor
 from rtguard.model.events import EventKind
@@ -192,16 +193,16 @@ _f("evt", "evt.hostname", STR, x.evt_hostname, "Host name of the machine the age
 _f("evt", "host.instance_id", STR, x.host_instance_id, "EC2 instance id of the host, when known.", falco=False)
 _f("evt", "evt.arg.filename", STR, x.evt_arg_filename,
    "File passed to execve, as given (a script, a symlink, a relative path).", kinds=(K.PROCESS_EXEC,))
-_f("evt", "evt.arg.flags", NUM, x.evt_arg_flags, "Flags of the call (open, mount, memfd_create).",
+_f("evt", "evt.arg.flags", NUM, px.evt_arg_flags, "Flags of the call (open, mount, memfd_create).",
    kinds=(*_FILE_KINDS, K.MOUNT, K.MEMFD_CREATE))
-_f("evt", "evt.arg.mode", NUM, x.evt_arg_mode, "File mode of the call (chmod, creat).", kinds=_FILE_KINDS)
-_f("evt", "evt.arg.request", NUM, x.evt_arg_request, "ptrace request number.", kinds=(K.PTRACE,))
-_f("evt", "evt.arg.pid", NUM, x.evt_arg_pid, "Target pid of ptrace or process_vm_writev.", kinds=_TARGET_KINDS)
-_f("evt", "evt.arg.name", STR, x.evt_arg_name, "Name given to memfd_create, or the kernel module name.",
+_f("evt", "evt.arg.mode", NUM, px.evt_arg_mode, "File mode of the call (chmod, creat).", kinds=_FILE_KINDS)
+_f("evt", "evt.arg.request", NUM, px.evt_arg_request, "ptrace request number.", kinds=(K.PTRACE,))
+_f("evt", "evt.arg.pid", NUM, px.evt_arg_pid, "Target pid of ptrace or process_vm_writev.", kinds=_TARGET_KINDS)
+_f("evt", "evt.arg.name", STR, px.evt_arg_name, "Name given to memfd_create, or the kernel module name.",
    kinds=(K.MEMFD_CREATE, K.MODULE_LOAD))
-_f("evt", "evt.arg.uid", NUM, x.evt_arg_uid, "New uid of a credential change.", kinds=(K.CRED_CHANGE,))
-_f("evt", "evt.arg.euid", NUM, x.evt_arg_euid, "New effective uid of a credential change.", kinds=(K.CRED_CHANGE,))
-_f("evt", "evt.arg.gid", NUM, x.evt_arg_gid, "New gid of a credential change.", kinds=(K.CRED_CHANGE,))
+_f("evt", "evt.arg.uid", NUM, px.evt_arg_uid, "New uid of a credential change.", kinds=(K.CRED_CHANGE,))
+_f("evt", "evt.arg.euid", NUM, px.evt_arg_euid, "New effective uid of a credential change.", kinds=(K.CRED_CHANGE,))
+_f("evt", "evt.arg.gid", NUM, px.evt_arg_gid, "New gid of a credential change.", kinds=(K.CRED_CHANGE,))
 
 _f("proc", "proc.name", STR, x.proc_name,
    "Process name as the agent records it: the base name of the executable file. Falco's is the "
@@ -295,31 +296,31 @@ _f("fd", "fd.lnet", IP, x.fd_lip, "Local IP, for comparisons with networks.", ki
 _f("fd", "fd.rnet", IP, x.fd_rip, "Remote IP, for comparisons with networks.", kinds=(K.NET_CONNECT, K.NET_ACCEPT))
 
 _DNS = (K.DNS_QUERY,)
-_f("dns", "dns.name", STR, x.dns_name, "Queried domain name.", falco=False, kinds=_DNS)
-_f("dns", "dns.qtype", STR, x.dns_qtype, "Query type (`A`, `AAAA`, `TXT`, …).", falco=False, kinds=_DNS)
-_f("dns", "dns.answers", STR, x.dns_answers, "Answers (addresses or names); matches when any does.",
+_f("dns", "dns.name", STR, px.dns_name, "Queried domain name.", falco=False, kinds=_DNS)
+_f("dns", "dns.qtype", STR, px.dns_qtype, "Query type (`A`, `AAAA`, `TXT`, …).", falco=False, kinds=_DNS)
+_f("dns", "dns.answers", STR, px.dns_answers, "Answers (addresses or names); matches when any does.",
    falco=False, kinds=_DNS, multi=True)
-_f("dns", "dns.rcode", STR, x.dns_rcode, "Response code (`NOERROR`, `NXDOMAIN`, …).", falco=False, kinds=_DNS)
-_f("dns", "dns.server_ip", IP, x.dns_server_ip, "Resolver the query went to.", falco=False, kinds=_DNS)
+_f("dns", "dns.rcode", STR, px.dns_rcode, "Response code (`NOERROR`, `NXDOMAIN`, …).", falco=False, kinds=_DNS)
+_f("dns", "dns.server_ip", IP, px.dns_server_ip, "Resolver the query went to.", falco=False, kinds=_DNS)
 
-_f("fs", "fs.path.name", STR, x.fs_path_name, "Path the file operation acts on.", kinds=_FILE_KINDS)
-_f("fs", "fs.path.target", STR, x.fs_path_target, "Second path: new name of a rename, target of a link.",
+_f("fs", "fs.path.name", STR, px.fs_path_name, "Path the file operation acts on.", kinds=_FILE_KINDS)
+_f("fs", "fs.path.target", STR, px.fs_path_target, "Second path: new name of a rename, target of a link.",
    kinds=_FILE_KINDS)
-_f("other", "mount.source", STR, x.mount_source, "Mount source.", falco=False, kinds=(K.MOUNT,))
-_f("other", "mount.target", STR, x.mount_target, "Mount target directory.", falco=False, kinds=(K.MOUNT,))
-_f("other", "mount.fstype", STR, x.mount_fstype, "File-system type of a mount.", falco=False, kinds=(K.MOUNT,))
-_f("other", "module.path", STR, x.module_path, "File of a loaded kernel module.", falco=False, kinds=(K.MODULE_LOAD,))
-_f("other", "module.sha256", STR, x.module_sha256, "SHA-256 of a kernel module file.", falco=False,
+_f("other", "mount.source", STR, px.mount_source, "Mount source.", falco=False, kinds=(K.MOUNT,))
+_f("other", "mount.target", STR, px.mount_target, "Mount target directory.", falco=False, kinds=(K.MOUNT,))
+_f("other", "mount.fstype", STR, px.mount_fstype, "File-system type of a mount.", falco=False, kinds=(K.MOUNT,))
+_f("other", "module.path", STR, px.module_path, "File of a loaded kernel module.", falco=False, kinds=(K.MODULE_LOAD,))
+_f("other", "module.sha256", STR, px.module_sha256, "SHA-256 of a kernel module file.", falco=False,
    kinds=(K.MODULE_LOAD,))
-_f("other", "cred.syscall", STR, x.cred_syscall, "Call that changed credentials (`setuid`, …).", falco=False,
+_f("other", "cred.syscall", STR, px.cred_syscall, "Call that changed credentials (`setuid`, …).", falco=False,
    kinds=(K.CRED_CHANGE,))
-_f("other", "cred.old_uid", NUM, x.cred_old_uid, "uid before a credential change.", falco=False,
+_f("other", "cred.old_uid", NUM, px.cred_old_uid, "uid before a credential change.", falco=False,
    kinds=(K.CRED_CHANGE,))
-_f("other", "cred.old_euid", NUM, x.cred_old_euid, "Effective uid before a credential change.", falco=False,
+_f("other", "cred.old_euid", NUM, px.cred_old_euid, "Effective uid before a credential change.", falco=False,
    kinds=(K.CRED_CHANGE,))
-_f("other", "target.name", STR, x.target_name, "Name of the process targeted by ptrace or process_vm_writev.",
+_f("other", "target.name", STR, px.target_name, "Name of the process targeted by ptrace or process_vm_writev.",
    falco=False, kinds=_TARGET_KINDS)
-_f("other", "target.exepath", STR, x.target_exepath, "Executable path of the targeted process.", falco=False,
+_f("other", "target.exepath", STR, px.target_exepath, "Executable path of the targeted process.", falco=False,
    kinds=_TARGET_KINDS)
 # fmt: on
 
