@@ -1,10 +1,12 @@
-"""Field extractors: small pure functions that read one value out of a model ``Event``.
+"""Field extractors for the event, the process, its container and ECS task, and sockets.
 
-Each extractor takes an ``Event`` and returns the field's value, or ``None`` when the event
-has no such value (a host process has no image, a connect has no file path). Extractors
-that take an argument (``proc.aname[2]``) are built by a factory once, at rule-compile time.
-This module must not know rule syntax, must not raise for any well-formed ``Event`` and must
-not do I/O; the catalogue that names these functions is ``rtguard.detect.fields``.
+Each extractor is a small pure function that takes an ``Event`` and returns the field's value,
+or ``None`` when the event has no such value (a host process has no image, a connect has no
+file path). Extractors that take an argument (``proc.aname[2]``) are built by a factory once,
+at rule-compile time; derived strings remember their last event (see the NOTE below). The
+other payloads are in ``payload_extractors``; the catalogue that names both is
+``rtguard.detect.fields``. This module must not know rule syntax, must not raise for a
+well-formed ``Event`` and must not do I/O.
 """
 
 from __future__ import annotations
