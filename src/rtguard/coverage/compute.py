@@ -149,7 +149,8 @@ def compute_coverage(
     Args:
         settings: the detector's Runtime Monitoring switches.
         agents: the account's agents with their last heartbeat (``last_seen`` in epoch seconds).
-        inventory: clusters (``{"clusterArn", "tags", "containerInstances": [...], "issues": [...]}``)
+        inventory: clusters (``{"clusterArn", "tags", "containerInstances": [EC2 instance ids],
+            "issues": [...]}``)
             and instances (``{"instanceId", "tags"}``) reported by the ECS controller.
         now: epoch seconds; an agent is reporting when ``now - last_seen <= timeout``.
     """
@@ -192,7 +193,8 @@ def compute_coverage(
             )
         )
         if arn:
-            instance = str(res.get("container_instance_arn") or host_resource_id(beat))
+            # One container instance per EC2 instance; the controller reports them by instance id too.
+            instance = str(beat.get("instance_id") or res.get("container_instance_arn") or host_resource_id(beat))
             cluster(arn).instances.add(instance)
             if fresh and decision.monitored:
                 cluster(arn).instances_covered.add(instance)
