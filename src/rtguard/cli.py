@@ -25,6 +25,21 @@ def _listen(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
+    return int(value)
+
+
+def _destination(value: str) -> tuple[str, str]:
+    kind, sep, target = value.partition("=")
+    if not sep or not kind or not target:
+        raise argparse.ArgumentTypeError(
+            f"expected TYPE=TARGET (e.g. WEBHOOK=https://host/path), got {value!r}"
+        )
+    return kind.upper(), target
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rtguard", description="Runtime threat detection for containers.")
     p.add_argument("--version", action="version", version=f"rtguard {__version__}")
@@ -47,6 +62,21 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=float(os.environ.get("RTGUARD_AGENT_TIMEOUT", "60")),
         help="seconds without a heartbeat before coverage reports 'Agent not reporting' (default 60)",
+    )
+    s.add_argument(
+        "--retention-days",
+        type=_positive_int,
+        default=int(os.environ.get("RTGUARD_RETENTION_DAYS", "90")),
+        help="delete findings not updated for this many days (default 90)",
+    )
+    s.add_argument(
+        "--publish",
+        type=_destination,
+        action="append",
+        default=[],
+        metavar="TYPE=TARGET",
+        help="publish every finding: WEBHOOK=https://..., WEBHOOK_OCSF=..., FILE=/dir, FILE_OCSF=/dir, "
+        "SYSLOG=udp://host:514 or unix:///dev/log, SYSLOG_OCSF=... (repeatable)",
     )
 
     a = sub.add_parser("agent", help="run the security agent on this host or in this task")
@@ -93,6 +123,8 @@ def _run_server(args: argparse.Namespace) -> int:
         rule_paths=tuple(args.rules),
         log_level=args.log_level,
         agent_timeout=args.agent_timeout,
+        retention_days=args.retention_days,
+        publish=tuple(args.publish),
     )
     if args.bus != "memory":
         print(f"rtguard server: bus {args.bus!r} is not available yet; use --bus memory", file=sys.stderr)

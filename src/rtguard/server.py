@@ -28,6 +28,8 @@ from rtguard.bus.memory import MemoryBus
 from rtguard.coverage.monitor import CoverageConfig, CoverageMonitor
 from rtguard.detect.engine import build_engine
 from rtguard.detect.loader import format_load_result
+from rtguard.findings.lifecycle import FindingsLifecycle, build_lifecycle
+from rtguard.findings.retention import RetentionTask
 from rtguard.ingest.inventory import build_inventory_router
 from rtguard.ingest.routes import AgentRegistry, build_ingest_router
 from rtguard.store.sqlite import SqlStore
@@ -50,6 +52,8 @@ class ServerConfig:
     rule_paths: tuple[Path, ...] = ()
     log_level: str = "warning"
     agent_timeout: float = 60.0  # seconds without a heartbeat before coverage says "Agent not reporting"
+    retention_days: int = 90  # findings not updated for this long are deleted
+    publish: tuple[tuple[str, str], ...] = ()  # static (destinationType, destinationArn) pairs
 
     @property
     def endpoint_url(self) -> str:
@@ -155,6 +159,8 @@ class Server:
     registry: AgentRegistry
     credentials: Credentials
     coverage: CoverageMonitor | None = None
+    lifecycle: FindingsLifecycle | None = None
+    retention: RetentionTask | None = None
 
 
 def _metrics(server_registry: AgentRegistry, worker: DetectionWorker) -> str:
@@ -206,7 +212,19 @@ def build_server(config: ServerConfig, listeners: tuple[FindingListener, ...] = 
         raise SystemExit("rule files have errors:\n" + format_load_result(result, warnings=False))
     bus = MemoryBus()
     registry = AgentRegistry()
-    worker = DetectionWorker(store, engine, bus, region=config.region, listeners=listeners)
+    try:
+        lifecycle = build_lifecycle(store, static=config.publish, export_root=config.data_dir / "exports")
+    except ValueError as exc:
+        raise SystemExit(f"rtguard server: --publish: {exc}") from exc
+    retention = RetentionTask(store, config.retention_days)
+    worker = DetectionWorker(
+        store,
+        engine,
+        bus,
+        region=config.region,
+        listeners=(*listeners, lifecycle.on_finding),
+        admit=lifecycle.admit,
+    )
     app = FastAPI(title="rtguard", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
     coverage = CoverageMonitor(
         store, CoverageConfig(agent_timeout=config.agent_timeout, region=config.region)
@@ -216,20 +234,25 @@ def build_server(config: ServerConfig, listeners: tuple[FindingListener, ...] = 
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> str:
-        return _metrics(registry, worker)
+        extra = lifecycle.metrics_lines() + retention.metrics_lines()
+        return _metrics(registry, worker) + "\n".join(extra) + "\n"
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
-    mount_api(app, store, config.region)
+    mount_api(app, store, config.region, hooks=lifecycle)
 
-    return Server(app=app, store=store, worker=worker, registry=registry, credentials=cred, coverage=coverage)
+    return Server(app=app, store=store, worker=worker, registry=registry, credentials=cred, coverage=coverage,
+        lifecycle=lifecycle, retention=retention)  # fmt: skip
 
 
 def serve(config: ServerConfig, ready: Callable[[Server], None] | None = None) -> None:
     """Run the server until interrupted."""
     server = build_server(config)
+    for task in (server.lifecycle, server.retention):
+        if task is not None:
+            task.start()
     server.worker.start()
     if server.coverage is not None:
         server.coverage.start()
@@ -250,6 +273,9 @@ def serve(config: ServerConfig, ready: Callable[[Server], None] | None = None) -
         if server.coverage is not None:
             server.coverage.stop()
         server.worker.stop()
+        for task in (server.lifecycle, server.retention):
+            if task is not None:
+                task.stop()
 
 
 def _when_started(uv: uvicorn.Server, server: Server, ready: Callable[[Server], None]) -> None:

@@ -56,6 +56,8 @@ class DetectionWorker:
         bus: rings when new events are durable.
         region: the region findings are created in.
         listeners: called with (finding document, created?) after each upsert.
+        admit: called with each new finding document before its upsert (suppression filters
+            archive it there); None stores documents as built.
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class DetectionWorker:
         batch: int = 2000,
         listeners: tuple[FindingListener, ...] = (),
         max_partitions: int = 10_000,
+        admit: Callable[[JsonDict], JsonDict] | None = None,
     ) -> None:
         self._store = store
         self._engine = engine
@@ -79,6 +82,7 @@ class DetectionWorker:
         self._agent_version = agent_version
         self._batch = batch
         self._listeners = listeners
+        self._admit = admit
         self._detectors: dict[str, str] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -141,6 +145,8 @@ class DetectionWorker:
         for det in detections:
             doc = build_finding(ctx, det, now_ns=time.time_ns())
             fid = finding_id(detector, det)
+            if self._admit is not None:
+                doc = self._admit(doc)
             stored, created = self._store.upsert_finding(account_id, detector, fid, doc, iso_time(event.time))
             self.findings_by_type[det.finding_type] += 1
             for listener in self._listeners:

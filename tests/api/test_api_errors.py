@@ -23,9 +23,9 @@ from .conftest import ACCOUNT, NO_RETRY, REGION, ApiEnv
 @pytest.mark.parametrize(
     ("operation", "kwargs"),
     [
-        ("list_filters", {"DetectorId": "DET"}),
-        ("create_sample_findings", {"DetectorId": "DET"}),
-        ("archive_findings", {"DetectorId": "DET", "FindingIds": ["a"]}),
+        ("list_members", {"DetectorId": "DET"}),
+        ("get_malware_scan_settings", {"DetectorId": "DET"}),
+        ("list_invitations", {}),
         ("list_coverage", {"DetectorId": "DET"}),
         ("list_tags_for_resource", {"ResourceArn": f"arn:aws:guardduty:{REGION}:{ACCOUNT}:detector/DET"}),
     ],

@@ -37,6 +37,7 @@ from rtguard.api.errors import (
 )
 from rtguard.api.operations import IMPLEMENTED, Call, Handler
 from rtguard.api.sigv4 import SignatureError, verify_request
+from rtguard.findings.lifecycle import FindingHooks, FindingsLifecycle
 from rtguard.store.base import Store
 
 __all__ = ["MODEL_OPERATIONS", "build_api", "install_error_handlers", "mount_api"]
@@ -175,7 +176,7 @@ class _Authenticator:
 
 
 def _endpoint(
-    handler: Handler, store: Store, region: str
+    handler: Handler, store: Store, region: str, hooks: FindingHooks | None = None
 ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
     async def endpoint(request: Request) -> Response:
         call = Call(
@@ -185,6 +186,7 @@ def _endpoint(
             path=dict(request.path_params),
             query=dict(request.query_params),
             body=_json_body(request.state.rtguard_body),
+            hooks=hooks,
         )
         result = await run_in_threadpool(handler, call)
         return JSONResponse(result)
@@ -196,13 +198,21 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def build_api(store: Store, region: str, *, clock: Callable[[], datetime] = _utc_now) -> APIRouter:
+def build_api(
+    store: Store,
+    region: str,
+    *,
+    clock: Callable[[], datetime] = _utc_now,
+    hooks: FindingHooks | None = None,
+) -> APIRouter:
     """A router with every GuardDuty operation, SigV4-authenticated against ``store``'s keys.
 
     Args:
         store: where keys, detectors and findings live.
         region: the region this server is; credential scopes must name it.
         clock: "now" for the signature age check (tests pass a fake clock).
+        hooks: suppression and publishing for findings the API creates (samples) and for
+            destination changes; default: suppression only, nothing published.
 
     Operations without a handler answer 400 BadRequestException "operation X is not implemented
     by rtguard yet". Unknown paths are the app's business: see :func:`install_error_handlers`.
@@ -212,9 +222,12 @@ def build_api(store: Store, region: str, *, clock: Callable[[], datetime] = _utc
         dependencies=[Depends(_Authenticator(store, region, clock))],
         include_in_schema=False,
     )
+    hooks = hooks or FindingsLifecycle(store)
     for op in MODEL_OPERATIONS:
         handler = IMPLEMENTED.get(op.name) or _not_implemented(op.name)
-        router.add_api_route(op.path, _endpoint(handler, store, region), methods=[op.method], name=op.name)
+        router.add_api_route(
+            op.path, _endpoint(handler, store, region, hooks), methods=[op.method], name=op.name
+        )
     return router
 
 
@@ -237,7 +250,14 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
 
-def mount_api(app: FastAPI, store: Store, region: str, *, clock: Callable[[], datetime] = _utc_now) -> None:
+def mount_api(
+    app: FastAPI,
+    store: Store,
+    region: str,
+    *,
+    clock: Callable[[], datetime] = _utc_now,
+    hooks: FindingHooks | None = None,
+) -> None:
     """Add the GuardDuty API routes and the JSON 404/405 handlers to ``app``."""
-    app.include_router(build_api(store, region, clock=clock))
+    app.include_router(build_api(store, region, clock=clock, hooks=hooks))
     install_error_handlers(app)

@@ -14,7 +14,7 @@ from typing import Any, Final
 from rtguard.api.errors import BadRequestError
 from rtguard.store.query import Condition, Op, SortSpec
 
-__all__ = ["parse_criteria", "parse_max_results", "parse_sort"]
+__all__ = ["parse_criteria", "parse_filter_criteria", "parse_max_results", "parse_sort"]
 
 _MAX_VALUES: Final = 50
 _MAX_CRITERIA: Final = 50
@@ -66,6 +66,24 @@ _OPERATORS: Final[Mapping[str, Callable[[str, str, Any], Condition]]] = {
     "lessThanOrEqual": _range_condition(Op.LTE),
 }
 _FILTER_ONLY: Final = frozenset({"matches", "notMatches"})
+_MAX_PATTERNS: Final = 5
+
+
+def _pattern_condition(op: Op) -> Callable[[str, str, Any], Condition]:
+    def build(field: str, key: str, raw: Any) -> Condition:
+        if not isinstance(raw, list) or not all(isinstance(v, str) and v for v in raw):
+            raise BadRequestError(f"criterion '{field}': '{key}' must be a list of non-empty strings")
+        if not 1 <= len(raw) <= _MAX_PATTERNS:
+            raise BadRequestError(f"criterion '{field}': '{key}' must have 1 to {_MAX_PATTERNS} patterns")
+        return Condition(field=field, op=op, values=tuple(raw))
+
+    return build
+
+
+_FILTER_OPERATORS: Final[Mapping[str, Callable[[str, str, Any], Condition]]] = {
+    "matches": _pattern_condition(Op.MATCHES),
+    "notMatches": _pattern_condition(Op.NOT_MATCHES),
+}
 
 
 def _field(name: Any) -> str:
@@ -76,7 +94,7 @@ def _field(name: Any) -> str:
     return name
 
 
-def _conditions_of(field: str, condition: Any) -> list[Condition]:
+def _conditions_of(field: str, condition: Any, *, for_filter: bool = False) -> list[Condition]:
     if not isinstance(condition, dict):
         raise BadRequestError(f"criterion '{field}' must be an object of conditions")
     present = {k: v for k, v in condition.items() if v is not None}
@@ -84,6 +102,9 @@ def _conditions_of(field: str, condition: Any) -> list[Condition]:
         raise BadRequestError(f"criterion '{field}' has no condition")
     built: list[Condition] = []
     for key, raw in present.items():
+        if for_filter and key in _FILTER_OPERATORS:
+            built.append(_FILTER_OPERATORS[key](field, key, raw))
+            continue
         if key in _FILTER_ONLY:
             raise BadRequestError(
                 f"criterion '{field}': '{key}' is only available for filters, not for queries"
@@ -101,6 +122,20 @@ def parse_criteria(raw: Any) -> list[Condition]:
     Raises:
         BadRequestError: the criteria are not of GuardDuty's shape.
     """
+    return _parse(raw, for_filter=False)
+
+
+def parse_filter_criteria(raw: Any) -> list[Condition]:
+    """A filter's ``findingCriteria``: as :func:`parse_criteria`, plus ``matches`` and
+    ``notMatches`` (wildcards), which GuardDuty accepts only in filters.
+
+    Raises:
+        BadRequestError: the criteria are not of GuardDuty's shape.
+    """
+    return _parse(raw, for_filter=True)
+
+
+def _parse(raw: Any, *, for_filter: bool) -> list[Condition]:
     if raw is None:
         return []
     if not isinstance(raw, dict):
@@ -114,7 +149,7 @@ def parse_criteria(raw: Any) -> list[Condition]:
         raise BadRequestError(f"findingCriteria.criterion has more than {_MAX_CRITERIA} fields")
     conditions: list[Condition] = []
     for name, condition in criterion.items():
-        conditions.extend(_conditions_of(_field(name), condition))
+        conditions.extend(_conditions_of(_field(name), condition, for_filter=for_filter))
     return conditions
 
 

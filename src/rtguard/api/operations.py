@@ -11,14 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from rtguard.api.criteria import parse_criteria, parse_max_results, parse_sort
 from rtguard.api.errors import BadRequestError
 from rtguard.api.ops_coverage import COVERAGE_OPERATIONS
+from rtguard.api.ops_detectors import DETECTOR_OPERATIONS
+from rtguard.api.ops_filters import FILTER_OPERATIONS
+from rtguard.api.ops_lifecycle import LIFECYCLE_OPERATIONS
+from rtguard.api.ops_lists import LIST_OPERATIONS
+from rtguard.api.ops_publishing import PUBLISHING_OPERATIONS
 from rtguard.store.base import DEFAULT_SORT, Store
 from rtguard.store.query import InvalidPageTokenError, sort_docs
 from rtguard.store.stats import GroupBy
+
+if TYPE_CHECKING:
+    from rtguard.findings.lifecycle import FindingHooks
 
 __all__ = ["IMPLEMENTED", "Call", "Handler"]
 
@@ -38,6 +46,7 @@ class Call:
     path: Mapping[str, str]
     query: Mapping[str, str]
     body: Mapping[str, Any]
+    hooks: FindingHooks | None = None  # suppression and publishing of findings the API creates
 
 
 Handler = Callable[[Call], dict[str, Any]]
@@ -151,4 +160,9 @@ IMPLEMENTED: Final[Mapping[str, Handler]] = {
     "GetFindings": get_findings,
     "GetFindingsStatistics": get_findings_statistics,
     **COVERAGE_OPERATIONS,
+    **LIFECYCLE_OPERATIONS,
+    **FILTER_OPERATIONS,
+    **LIST_OPERATIONS,
+    **DETECTOR_OPERATIONS,
+    **PUBLISHING_OPERATIONS,
 }

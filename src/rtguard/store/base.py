@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, NamedTuple, Protocol
 
+from rtguard.store.lifecycle import LifecycleStore
 from rtguard.store.query import Condition, FindingPage, SortSpec
 from rtguard.store.stats import GroupBy
 
@@ -42,7 +43,7 @@ class UnknownAccountError(StoreError):
     """The account id is not known to the store."""
 
 
-class Store(Protocol):
+class Store(LifecycleStore, Protocol):
     """Durable state of an rtguard server.
 
     Every method is safe to call concurrently from several threads of one process (each call is

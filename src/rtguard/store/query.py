@@ -36,6 +36,7 @@ __all__ = [
     "sort_docs",
     "sort_key",
     "values_at",
+    "wildcard",
 ]
 
 
@@ -48,6 +49,8 @@ class Op(StrEnum):
     GTE = "gte"
     LT = "lt"
     LTE = "lte"
+    MATCHES = "matches"  # wildcards (* and ?); filters only
+    NOT_MATCHES = "not_matches"
 
 
 RANGE_OPS: Final[frozenset[Op]] = frozenset({Op.GT, Op.GTE, Op.LT, Op.LTE})
@@ -175,8 +178,29 @@ _RANGE: Final[Mapping[Op, Callable[[float, float], bool]]] = {
 }
 
 
+def wildcard(pattern: str) -> re.Pattern[str]:
+    """The compiled form of a GuardDuty ``matches`` pattern: ``*`` any run, ``?`` one character."""
+    parts = ("." if ch == "?" else ".*" if ch == "*" else re.escape(ch) for ch in pattern)
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def _text_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else str(value)
+
+
+def _any_match(found: list[Any], patterns: tuple[str, ...]) -> bool:
+    compiled = [wildcard(p) for p in patterns]
+    return any(c.fullmatch(_text_of(v)) for v in found for c in compiled)
+
+
 def _holds(doc: Mapping[str, Any], cond: Condition) -> bool:
     found = values_at(doc, cond.field)
+    if cond.op is Op.MATCHES:
+        return _any_match(found, cond.values)
+    if cond.op is Op.NOT_MATCHES:
+        return not _any_match(found, cond.values)
     if cond.op is Op.EQ:
         return any(_equals(v, w) for v in found for w in cond.values)
     if cond.op is Op.NEQ:

@@ -138,7 +138,62 @@ def _v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=list(_V1_TABLES))
 
 
-MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (_v1, create_coverage_tables)
+# -- v3: findings lifecycle (filters, IPSets/ThreatIntelSets, publishing destinations) --------------
+
+finding_filters = Table(
+    "finding_filters",
+    metadata,
+    Column("detector_id", String(64), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("rank", Integer, nullable=False),
+    Column("criteria_json", Text, nullable=False),
+    Column("tags_json", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+)
+
+intel_sets = Table(
+    "intel_sets",
+    metadata,
+    Column("set_id", String(64), primary_key=True),
+    Column("detector_id", String(64), nullable=False, index=True),
+    Column("account_id", String(12), nullable=False),
+    Column("kind", String(16), nullable=False),  # IP_SET (trusted) or THREAT_INTEL_SET
+    Column("name", String(300), nullable=False),
+    Column("format", String(32), nullable=False),
+    Column("location", String(300), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("entries_json", Text, nullable=False),
+    Column("tags_json", Text, nullable=False),
+    Column("expected_owner", String(12), nullable=True),
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+)
+
+publishing_destinations = Table(
+    "publishing_destinations",
+    metadata,
+    Column("destination_id", String(64), primary_key=True),
+    Column("detector_id", String(64), nullable=False, index=True),
+    Column("account_id", String(12), nullable=False),
+    Column("destination_type", String(32), nullable=False),
+    Column("properties_json", Text, nullable=False),
+    Column("status", String(64), nullable=False),
+    Column("failure_start_ms", BigInteger, nullable=False),
+    Column("tags_json", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+
+def _v3_lifecycle(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[finding_filters, intel_sets, publishing_destinations])
+
+
+MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (_v1, create_coverage_tables, _v3_lifecycle)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

@@ -50,6 +50,7 @@ from rtguard.store.schema import (
     migrate,
 )
 from rtguard.store.schema import events as event_log
+from rtguard.store.sql_lifecycle import SqlLifecycleMixin
 from rtguard.store.stats import GroupBy, count_by_severity, grouped_statistics
 
 __all__ = ["SqlStore"]
@@ -93,7 +94,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class SqlStore(CoverageStoreMixin):
+class SqlStore(SqlLifecycleMixin, CoverageStoreMixin):
     """The SQL implementation of :class:`~rtguard.store.base.Store` (see there for each method).
 
     Thread-safe: each call runs in its own pooled connection and transaction. Writes on SQLite take
@@ -531,7 +532,7 @@ def _pushdown(conditions: Sequence[Condition]) -> list[ColumnElement[bool]]:
             clause = _eq_clause(column, kind, cond.values)
             if clause is not None:
                 clauses.append(clause)
-        elif cond.op is not Op.NEQ and kind in (_NUMBER, _MS):
+        elif cond.op in _RANGE_SQL and kind in (_NUMBER, _MS):
             clauses.append(_RANGE_SQL[cond.op](column, cond.bound))
     return clauses
 

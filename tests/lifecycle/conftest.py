@@ -1,0 +1,134 @@
+"""Fixtures for the findings-lifecycle tests: a GuardDuty API served by uvicorn on 127.0.0.1 with
+the real lifecycle (suppression + publisher), boto3 clients for it, and local receivers (an HTTP
+webhook, a UDP syslog socket) that collect what is published."""
+
+from __future__ import annotations
+
+import json
+import queue
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from fastapi import FastAPI
+
+from rtguard.api import mount_api
+from rtguard.findings.lifecycle import FindingsLifecycle, build_lifecycle
+from rtguard.store import SqlStore
+from rtguard.testing.apiserver import serve_in_thread
+
+ACCOUNT = "210987654321"
+REGION = "eu-central-1"
+NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+
+
+@dataclass
+class LifecycleEnv:
+    """A running API with the lifecycle, and what tests need to talk to it."""
+
+    url: str
+    store: SqlStore
+    detector: str
+    key_id: str
+    secret: str
+    lifecycle: FindingsLifecycle
+    export_root: Path
+
+    def client(self) -> Any:
+        return boto3.client(
+            "guardduty",
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id=self.key_id,
+            aws_secret_access_key=self.secret,
+            config=NO_RETRY,
+        )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[LifecycleEnv]:
+    store = SqlStore(f"sqlite:///{tmp_path / 'rtguard.db'}")
+    store.create_account(ACCOUNT, REGION)
+    key_id, secret = store.create_access_key(ACCOUNT)
+    detector = store.create_detector(ACCOUNT)
+    export_root = tmp_path / "exports"
+    lifecycle = build_lifecycle(store, export_root=export_root)
+    lifecycle.start()
+    app = FastAPI()
+    mount_api(app, store, REGION, hooks=lifecycle)
+    try:
+        with serve_in_thread(app) as url:
+            yield LifecycleEnv(url, store, detector, key_id, secret, lifecycle, export_root)
+    finally:
+        lifecycle.stop()
+        store.close()
+
+
+@pytest.fixture
+def gd(env: LifecycleEnv) -> Any:
+    return env.client()
+
+
+@dataclass
+class Receiver:
+    """A local HTTP server collecting JSON POST bodies; ``status`` is what it answers."""
+
+    url: str
+    received: queue.Queue[dict[str, Any]] = field(default_factory=queue.Queue)
+    status: list[int] = field(default_factory=lambda: [200])
+    headers: list[dict[str, str]] = field(default_factory=list)
+
+    def drain(self, wait: float = 0.0) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        try:
+            out.append(self.received.get(timeout=wait) if wait else self.received.get_nowait())
+            while True:
+                out.append(self.received.get_nowait())
+        except queue.Empty:
+            pass
+        return out
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    box: list[Receiver] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length", "0"))
+            body = self.rfile.read(length)
+            rec = box[0]
+            rec.headers.append({k.lower(): v for k, v in self.headers.items()})
+            code = rec.status[0]
+            if code == 200:
+                rec.received.put(json.loads(body))
+            self.send_response(code)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    box.append(Receiver(url=f"http://127.0.0.1:{server.server_address[1]}/hook"))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield box[0]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def syslog_socket() -> Iterator[socket.socket]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(5)
+    yield sock
+    sock.close()
