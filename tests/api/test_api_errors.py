@@ -26,7 +26,7 @@ from .conftest import ACCOUNT, NO_RETRY, REGION, ApiEnv
         ("list_members", {"DetectorId": "DET"}),
         ("get_malware_scan_settings", {"DetectorId": "DET"}),
         ("list_invitations", {}),
-        ("list_coverage", {"DetectorId": "DET"}),
+        ("list_organization_admin_accounts", {}),
         ("list_tags_for_resource", {"ResourceArn": f"arn:aws:guardduty:{REGION}:{ACCOUNT}:detector/DET"}),
     ],
 )

@@ -17,7 +17,7 @@ from rtguard.ecs.controller import EcsController
 from rtguard.ecs.inject import SIDECAR_NAME, SidecarSettings, has_sidecar, registrable, task_definition_of
 
 moto_server = pytest.importorskip("moto.server")
-EXAMPLE = Path(__file__).resolve().parents[3] / "shared" / "examples" / "taskdef-test-nginx.json"
+EXAMPLE = Path(__file__).with_name("data") / "taskdef-test-nginx.json"  # shared/examples, as is
 REGION = "ap-northeast-1"
 NET: dict[str, Any] = {}
 EC2_IDENTITY: dict[str, Any] = {}

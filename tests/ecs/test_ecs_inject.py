@@ -21,7 +21,7 @@ from rtguard.ecs.inject import (
 )
 from rtguard.ecs.requirements import guardduty_agent_memory, next_valid_size, valid_fargate_size
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "shared" / "examples" / "taskdef-test-nginx.json"
+EXAMPLE = Path(__file__).with_name("data") / "taskdef-test-nginx.json"  # shared/examples, as is
 SETTINGS = SidecarSettings(server="https://rtguard.internal:8443", token="tok-123")
 
 

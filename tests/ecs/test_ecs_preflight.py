@@ -13,7 +13,7 @@ import pytest
 
 from rtguard.ecs.preflight import CheckResult, format_results, preflight
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "shared" / "examples" / "taskdef-test-nginx.json"
+EXAMPLE = Path(__file__).with_name("data") / "taskdef-test-nginx.json"  # shared/examples, as is
 
 
 @pytest.fixture

@@ -194,7 +194,9 @@ def compute_coverage(
         )
         if arn:
             # One container instance per EC2 instance; the controller reports them by instance id too.
-            instance = str(beat.get("instance_id") or res.get("container_instance_arn") or host_resource_id(beat))
+            instance = str(
+                beat.get("instance_id") or res.get("container_instance_arn") or host_resource_id(beat)
+            )
             cluster(arn).instances.add(instance)
             if fresh and decision.monitored:
                 cluster(arn).instances_covered.add(instance)
