@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from fastapi import FastAPI
 
 from rtguard.api import mount_api
@@ -41,15 +45,25 @@ class LifecycleEnv:
     lifecycle: FindingsLifecycle
     export_root: Path
 
-    def client(self) -> Any:
+    def client(self, *, validate: bool = True) -> Any:
+        """boto3 GuardDuty client; ``validate=False`` sends what botocore would refuse itself."""
         return boto3.client(
             "guardduty",
             endpoint_url=self.url,
             region_name=REGION,
             aws_access_key_id=self.key_id,
             aws_secret_access_key=self.secret,
-            config=NO_RETRY,
+            config=NO_RETRY.merge(Config(parameter_validation=validate)),
         )
+
+    def signed(self, method: str, path: str, body: dict[str, Any]) -> httpx.Response:
+        """A SigV4-signed request with a body boto3 could not serialize."""
+        data = json.dumps(body).encode()
+        request = AWSRequest(
+            method=method, url=self.url + path, data=data, headers={"Content-Type": "application/json"}
+        )
+        SigV4Auth(Credentials(self.key_id, self.secret), "guardduty", REGION).add_auth(request)
+        return httpx.request(method, self.url + path, content=data, headers=dict(request.headers.items()))
 
 
 @pytest.fixture

@@ -128,13 +128,17 @@ def test_statistics_by_severity_type_and_resource(env: LifecycleEnv, gd: Any) ->
     rows = by_type["FindingStatistics"]["GroupedByFindingType"]
     assert len(rows) == 45 and all(r["TotalFindings"] == 1 for r in rows)
     by_severity = gd.get_findings_statistics(DetectorId=env.detector, GroupBy="SEVERITY")
-    totals = {r["Severity"]: r["TotalFindings"] for r in by_severity["FindingStatistics"]["GroupedBySeverity"]}
+    totals = {
+        r["Severity"]: r["TotalFindings"] for r in by_severity["FindingStatistics"]["GroupedBySeverity"]
+    }
     expected: dict[float, int] = {}
     for t in FINDING_TYPES:
         expected[t.severity] = expected.get(t.severity, 0) + 1
     assert totals == expected
     by_resource = gd.get_findings_statistics(DetectorId=env.detector, GroupBy="RESOURCE")
-    resources = {r["ResourceType"]: r["TotalFindings"] for r in by_resource["FindingStatistics"]["GroupedByResource"]}
+    resources = {
+        r["ResourceType"]: r["TotalFindings"] for r in by_resource["FindingStatistics"]["GroupedByResource"]
+    }
     assert resources == {"ECSCluster": 44, "Instance": 1}
     legacy = gd.get_findings_statistics(DetectorId=env.detector, FindingStatisticTypes=["COUNT_BY_SEVERITY"])
     assert sum(legacy["FindingStatistics"]["CountBySeverity"].values()) == 45

@@ -93,7 +93,7 @@ class FindingsLifecycle:
             _log.warning("stored filter has invalid criteria", extra={"filter": record.name})
             return None
 
-    def _archiving_filter(self, doc: Mapping[str, Any]) -> str | None:
+    def _archiving_filter(self, doc: Mapping[str, Any], *, count: bool = True) -> str | None:
         """The first (by rank) ARCHIVE filter matching ``doc``; counts NOOP matches on the way."""
         detector_id = str(doc.get("service", {}).get("detectorId", ""))
         archiving: str | None = None
@@ -101,7 +101,8 @@ class FindingsLifecycle:
             conditions = self._conditions(record)
             if conditions is None or not matches(doc, conditions):
                 continue
-            self.matched[record.name] += 1
+            if count:
+                self.matched[record.name] += 1
             if record.action == "ARCHIVE" and archiving is None:
                 archiving = record.name
         return archiving
@@ -120,7 +121,7 @@ class FindingsLifecycle:
         if archived and self._suppressed_by_rule(stored):
             self.counters["suppressed"] += 1
             return
-        if not archived and not created and self._archiving_filter(stored) is not None:
+        if not archived and not created and self._archiving_filter(stored, count=False) is not None:
             # A recurrence of a finding created before the ARCHIVE filter existed.
             detector_id = str(stored.get("service", {}).get("detectorId", ""))
             self._store.set_archived(detector_id, [str(stored.get("id", ""))], True)
