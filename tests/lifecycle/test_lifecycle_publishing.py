@@ -18,9 +18,9 @@ import pytest
 from botocore.exceptions import ClientError
 from ocsf_json_schema import OcsfJsonSchemaEmbedded, get_ocsf_schema
 
-from rtguard.findings.formats import OCSF_VERSION, ocsf_detection_finding
+from rtguard.findings.formats import OCSF_VERSION, PayloadFormat, ocsf_detection_finding
 from rtguard.findings.outputs import JsonlDirectoryDestination
-from rtguard.findings.publish import OutletSpec, PayloadFormat, Publisher
+from rtguard.findings.publish import OutletSpec, Publisher
 from rtguard.findings.samples import ALL_TYPES, build_sample
 
 from .conftest import ACCOUNT, REGION, LifecycleEnv, Receiver
