@@ -1,9 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-only
 /*
- * rtguard kernel sensor, part 1: process lifecycle (exec with argv, fork, exit).
+ * rtguard kernel sensor: process lifecycle (exec with argv, cwd, exe path, environment, stdio
+ * sockets, memfd and overlay-upper flags; fork; exit) on tp_btf sched hooks, and the runtime
+ * events GuardDuty's findings need on syscalls/sys_{enter,exit}_* tracepoints: network
+ * (connect, accept, bind, listen, unix connect), DNS messages, file changes under watched
+ * prefixes, ptrace, process_vm_writev, memfd_create, userfaultfd, module loads, credential
+ * changes and mounts. Where the result or a returned fd is needed, enter and exit are paired
+ * through a per-thread LRU hash (rtg_pending). Filtering happens here (open flags, path
+ * prefixes, port 53, exec bits) so only interesting records cross.
  *
- * CO-RE, tp_btf hooks only (no fentry, LSM or kprobes: they do not load on our kernels, see
- * docs platform notes), so no tracefs is needed to attach. Records are defined in rtguard.h.
+ * CO-RE; no fentry, LSM or kprobes: they do not load on our kernels (see docs platform notes).
+ * Records are defined in rtguard.h.
  * Records go to one ring buffer with BPF_RB_NO_WAKEUP: user space drains it on a timer, which
  * keeps the exec-storm overhead near 1% instead of ~11% with a wakeup per record. A wakeup is
  * forced only when the ring holds more than rtg_cfg.wakeup_bytes, so a burst cannot overflow
@@ -16,6 +23,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
 #include "rtguard.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -25,6 +33,8 @@ const volatile struct rtg_config rtg_cfg = {
 	.ignore_tgid = 0,
 	.max_args_bytes = RTG_ARGS_MAX,
 	.wakeup_bytes = 0,
+	.max_env_bytes = RTG_ENV_MAX,
+	.prefix_count = 0,
 };
 /* Read by user space before load to refuse an object built for another ABI. */
 const volatile __u32 rtg_abi_version = RTG_ABI_VERSION_CODE;
@@ -54,6 +64,69 @@ struct {
 	__type(key, __u32);
 	__type(value, struct rtg_exec_buf);
 } rtg_scratch SEC(".maps");
+
+/* A path is built right to left in here (see walk_path); the slack after RTG_PATH_MAX lets a
+ * relative user string be appended and keeps every bounded copy inside the buffer. */
+struct rtg_pathbuf {
+	char buf[2 * RTG_PATH_MAX + 2 * RTG_STR_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct rtg_pathbuf);
+} rtg_paths SEC(".maps");
+
+/* Variable-size records other than exec are assembled here: the fixed part at the start, its
+ * tail right after it (REC_TAIL(b, struct rtg_x)). */
+#define REC_BUF_SIZE (128 + 2 * (RTG_PATH_MAX + 2 * RTG_STR_MAX))
+struct rtg_rec_buf {
+	char raw[REC_BUF_SIZE];
+};
+#define REC_TAIL(b, type) (&(b)->raw[sizeof(type)])
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rtg_rec_buf);
+} rtg_rec SEC(".maps");
+
+/* What a sys_enter_* remembers for its sys_exit_*, keyed by thread id. */
+enum rtg_pend_kind {
+	P_CONNECT = 1, P_ACCEPT, P_BIND, P_OPEN, P_RENAME, P_LINK, P_SYMLINK, P_UNLINK, P_CHMOD,
+	P_FCHMOD, P_CRED, P_MOUNT, P_RECV, P_RECVMSG,
+};
+
+struct rtg_pending {
+	__u32 kind;
+	__u32 aux;
+	__u64 a[5];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct rtg_pending);
+} rtg_pending SEC(".maps");
+
+/* Sockets that sent to port 53, so that their answers are captured too (unconnected UDP). */
+struct rtg_dns_peer {
+	__u8 raddr[16];
+	__u16 rport;
+	__u16 family;
+	__u8 protocol;
+	__u8 _pad[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct rtg_dns_peer);
+} rtg_dns_socks SEC(".maps");
 
 /* Older kernels (< 6.15) name the parent pointer `parent`. */
 struct kernfs_node___pre615 {
@@ -157,19 +230,262 @@ static __always_inline __u32 task_ns_pid(struct task_struct *t, __u32 *pidns)
 
 /* Fixed limits of the tail regions; the verifier needs every offset bounded. */
 #define CGROUP_END (RTG_FILENAME_MAX + RTG_CGROUP_MAX_DEPTH * RTG_CGROUP_NAME_MAX)
+#define ARGS_END (CGROUP_END + RTG_ARGS_MAX)
+#define CWD_END (ARGS_END + RTG_PATH_MAX)
+#define EXE_END (CWD_END + RTG_PATH_MAX)
+
+/* Clamp a variable and make the compiler use the clamped register afterwards (the verifier
+ * tracks bounds per register; without the barrier clang may compare one copy and use another). */
+#define BOUND(v, max)                                                                                \
+	do {                                                                                         \
+		if ((v) > (max))                                                                     \
+			(v) = (max);                                                                 \
+		asm volatile("" : "+r"(v));                                                          \
+	} while (0)
+
+#define S_IFMT_ 0170000
+#define S_IFSOCK_ 0140000
+#define S_IFCHR_ 0020000
+#define AF_UNIX_ 1
+#define AF_INET_ 2
+#define AF_INET6_ 10
+#define OVERLAYFS_MAGIC_ 0x794c7630
+#define PROC_MAGIC_ 0x9fa0
+#define AT_FDCWD_ -100
+#define O_WRITE_MASK_ (01 | 02 | 0100 | 01000) /* O_WRONLY | O_RDWR | O_CREAT | O_TRUNC */
+#define DNS_PORT 53
+
+static __always_inline struct rtg_pathbuf *pathbuf(__u32 slot)
+{
+	return bpf_map_lookup_elem(&rtg_paths, &slot);
+}
+
+/* State of one path walk; a bpf_loop callback takes one step (verified once, not per step). */
+struct walk_ctx {
+	__u64 d;      /* current dentry */
+	__u64 mnt;    /* current struct mount */
+	__u64 root_d; /* the task's root */
+	__u64 root_m; /* the task's root vfsmount */
+	__u32 slot;   /* rtg_paths slot being written */
+	__u32 pos;    /* start of the path built so far */
+	__u16 flags;
+};
+
+static long walk_step(__u64 idx, void *data)
+{
+	struct walk_ctx *w = data;
+	struct rtg_pathbuf *pb = pathbuf(w->slot);
+	struct dentry *d = (struct dentry *)w->d, *parent, *mnt_root;
+	struct mount *mnt = (struct mount *)w->mnt;
+	struct vfsmount *vm = &mnt->mnt;
+	struct qstr q;
+	__u32 len, pos = w->pos & (RTG_PATH_MAX - 1);
+
+	if (!pb || !d || (w->d == w->root_d && (__u64)vm == w->root_m))
+		return 1;
+	mnt_root = BPF_CORE_READ(vm, mnt_root);
+	if (d == mnt_root) {
+		struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
+
+		if (!mp || mp == mnt)
+			return 1; /* the top of this mount tree */
+		w->d = (__u64)BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = (__u64)mp;
+		return 0;
+	}
+	parent = BPF_CORE_READ(d, d_parent);
+	q = BPF_CORE_READ(d, d_name);
+	len = q.len;
+	if (len > RTG_STR_MAX - 1) {
+		len = RTG_STR_MAX - 1;
+		w->flags |= RTG_F_PATH_TRUNC;
+	}
+	if (len + 1 > pos) {
+		w->flags |= RTG_F_PATH_TRUNC;
+		return 1;
+	}
+	pos = (pos - len - 1) & (RTG_PATH_MAX - 1);
+	bpf_probe_read_kernel(&pb->buf[pos + 1], len & (RTG_STR_MAX - 1), q.name);
+	pb->buf[pos] = '/';
+	w->pos = pos;
+	if (parent == d)
+		return 1; /* a pseudo dentry (memfd, pipe): its own name is all there is */
+	w->d = (__u64)parent;
+	return 0;
+}
+
+/*
+ * Path of (dentry, vfsmount) as seen from the task's root (root_d, root_m), built right to left
+ * in rtg_paths[slot] so that it ends at buf[RTG_PATH_MAX - 1] (the NUL). Returns the offset where
+ * it starts. Mount points are crossed upwards; a pseudo dentry (memfd, pipe) yields "/<name>".
+ */
+static __always_inline __u32 walk_path(struct dentry *d, struct vfsmount *vm, struct dentry *root_d,
+				       struct vfsmount *root_m, __u32 slot, struct rtg_pathbuf *pb, __u16 *flags)
+{
+	struct walk_ctx w = {
+		.d = (__u64)d,
+		.mnt = (__u64)container_of(vm, struct mount, mnt),
+		.root_d = (__u64)root_d,
+		.root_m = (__u64)root_m,
+		.slot = slot,
+		.pos = RTG_PATH_MAX - 1,
+	};
+	long n;
+
+	pb->buf[RTG_PATH_MAX - 1] = 0;
+	n = bpf_loop(RTG_PATH_DEPTH, walk_step, &w, 0);
+	if (n >= RTG_PATH_DEPTH)
+		w.flags |= RTG_F_PATH_TRUNC;
+	*flags |= w.flags;
+	if (w.pos >= RTG_PATH_MAX - 1) {
+		w.pos = RTG_PATH_MAX - 2;
+		pb->buf[RTG_PATH_MAX - 2] = '/';
+	}
+	return w.pos & (RTG_PATH_MAX - 1);
+}
+
+static __always_inline int ignored(__u32 tgid)
+{
+	return tgid == rtg_cfg.ignore_tgid;
+}
+
+static __always_inline void fill_task(struct rtg_task *t)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 id = bpf_get_current_pid_tgid();
+
+	t->pid = id >> 32;
+	t->tid = (__u32)id;
+	t->start_boottime = BPF_CORE_READ(task, group_leader, start_boottime);
+}
+
+static __always_inline struct file *fd_file(struct task_struct *t, __u64 fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct file **fds;
+	struct file *f = NULL;
+
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+static __always_inline struct file *cur_fd_file(__u64 fd)
+{
+	return fd_file((struct task_struct *)bpf_get_current_task(), fd);
+}
+
+static __always_inline struct sock *file_sock(struct file *f)
+{
+	struct socket *s;
+
+	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT_) != S_IFSOCK_)
+		return NULL;
+	s = BPF_CORE_READ(f, private_data);
+	return s ? BPF_CORE_READ(s, sk) : NULL;
+}
+
+static __always_inline int pend(__u32 kind, __u32 aux, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct rtg_pending p = { .kind = kind, .aux = aux, .a = { a0, a1, a2, a3, a4 } };
+
+	if (bpf_map_update_elem(&rtg_pending, &tid, &p, BPF_ANY)) {
+		count(RTG_CNT_LOST_PENDING_FULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* Take (copy and delete) this thread's pending entry when it is of `kind`. */
+static __always_inline int take(__u32 kind, struct rtg_pending *out)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct rtg_pending *p = bpf_map_lookup_elem(&rtg_pending, &tid);
+
+	if (!p)
+		return -1;
+	if (p->kind != kind) {
+		bpf_map_delete_elem(&rtg_pending, &tid);
+		return -1;
+	}
+	*out = *p;
+	bpf_map_delete_elem(&rtg_pending, &tid);
+	return 0;
+}
+
+static __always_inline void emit(void *rec, __u64 size)
+{
+	if (bpf_ringbuf_output(&rtg_events, rec, size, submit_flags()))
+		count(RTG_CNT_LOST_RINGBUF_FULL);
+	else
+		count(RTG_CNT_EMITTED);
+}
+
+/* Bits of fds 0..2 that are sockets. */
+static __always_inline __u8 stdio_sockets(struct task_struct *t)
+{
+	__u8 bits = 0;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < 3; i++) {
+		struct file *f = fd_file(t, i);
+
+		if (f && (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT_) == S_IFSOCK_)
+			bits |= 1 << i;
+	}
+	return bits;
+}
+
+/* The executable is in an overlay's upper layer: created or changed in the container. */
+static __always_inline int exe_on_upper(struct inode *ino)
+{
+	struct dentry *upper = NULL;
+	void *ovl;
+
+	if (!bpf_core_type_exists(struct ovl_inode))
+		return 0;
+	if (BPF_CORE_READ(ino, i_sb, s_magic) != OVERLAYFS_MAGIC_)
+		return 0;
+	ovl = (void *)ino - bpf_core_field_offset(struct ovl_inode, vfs_inode);
+	bpf_probe_read_kernel(&upper, sizeof(upper),
+			      ovl + bpf_core_field_offset(struct ovl_inode, __upperdentry));
+	return upper != NULL;
+}
+
+/* Copy the path in pb (from pos to its NUL at RTG_PATH_MAX - 1) to dst; returns bytes copied. */
+static __always_inline __u32 copy_walked(char *dst, struct rtg_pathbuf *pb, __u32 pos)
+{
+	__u32 len;
+
+	pos &= RTG_PATH_MAX - 1;
+	len = RTG_PATH_MAX - pos;
+	if (len > RTG_PATH_MAX)
+		return 0;
+	if (bpf_probe_read_kernel(dst, len, &pb->buf[pos]))
+		return 0;
+	return len;
+}
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(rtg_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
-	__u32 zero = 0, off, depth = 0, max_args;
+	__u32 zero = 0, depth = 0, max_args, max_env, pos;
+	__u64 off;
 	struct rtg_exec_buf *b;
+	struct rtg_pathbuf *pb;
 	struct rtg_exec *e;
 	struct kernfs_node *kn;
 	struct mm_struct *mm;
 	struct inode *ino;
+	struct file *exe;
 	struct task_struct *parent;
+	struct fs_struct *fs;
 	const struct cred *cred;
 	unsigned long a_start, a_end, a_size;
 	__u16 flags = 0;
@@ -180,7 +496,8 @@ int BPF_PROG(rtg_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
 	if (tgid == rtg_cfg.ignore_tgid)
 		return 0;
 	b = bpf_map_lookup_elem(&rtg_scratch, &zero);
-	if (!b)
+	pb = pathbuf(0);
+	if (!b || !pb)
 		return 0;
 	e = &b->e;
 
@@ -199,14 +516,19 @@ int BPF_PROG(rtg_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->mntns = p->nsproxy->mnt_ns->ns.inum;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	e->_pad0 = 0;
+	e->stdio = stdio_sockets(p);
+	e->_pad1 = 0;
+	e->_pad2 = 0;
 
 	mm = p->mm;
-	ino = mm->exe_file->f_inode;
+	exe = mm->exe_file;
+	ino = exe->f_inode;
 	if (ino) {
 		e->exe_ino = ino->i_ino;
 		e->exe_dev = ino->i_sb->s_dev;
 		e->exe_mtime_ns = inode_mtime_ns(ino);
+		if (exe_on_upper(ino))
+			flags |= RTG_F_EXE_UPPER;
 	} else {
 		e->exe_ino = 0;
 		e->exe_dev = 0;
@@ -265,16 +587,58 @@ int BPF_PROG(rtg_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
 		flags |= RTG_F_ARGS_TRUNC;
 	}
 	e->args_len = 0;
-	if (off > CGROUP_END)
-		off = CGROUP_END; /* never taken; bounds `off` for the verifier */
+	BOUND(off, CGROUP_END); /* never clamps; bounds `off` for the verifier */
 	if (a_size > 0 && a_size <= RTG_ARGS_MAX) {
 		if (bpf_probe_read_user(&b->data[off], a_size, (const void *)a_start) == 0)
 			e->args_len = a_size;
 		else
 			flags |= RTG_F_ARGS_FAULT;
 	}
+	off += e->args_len;
 
-	size = sizeof(*e) + off + e->args_len;
+	/* Tail 4: working directory; tail 5: the executable's path, both from the task's root. */
+	fs = p->fs;
+	pos = walk_path(fs->pwd.dentry, fs->pwd.mnt, fs->root.dentry, fs->root.mnt, 0, pb, &flags);
+	BOUND(off, ARGS_END);
+	e->cwd_len = copy_walked(&b->data[off], pb, pos);
+	off += e->cwd_len;
+	e->exe_len = 0;
+	if (ino) {
+		struct dentry *xd = exe->f_path.dentry;
+
+		pos = walk_path(xd, exe->f_path.mnt, fs->root.dentry, fs->root.mnt, 0, pb, &flags);
+		BOUND(off, CWD_END);
+		e->exe_len = copy_walked(&b->data[off], pb, pos);
+		off += e->exe_len;
+		if (bpf_core_read(&pb->buf[0], 8, &xd->d_name.name) == 0) {
+			char m[6] = {};
+
+			bpf_probe_read_kernel(m, sizeof(m), *(const char **)&pb->buf[0]);
+			if (m[0] == 'm' && m[1] == 'e' && m[2] == 'm' && m[3] == 'f' && m[4] == 'd' && m[5] == ':')
+				flags |= RTG_F_EXE_MEMFD;
+		}
+	}
+
+	/* Tail 6: the environment area, cut at max_env_bytes (user space keeps LD_* only). */
+	a_start = mm->env_start;
+	a_end = mm->env_end;
+	a_size = a_end > a_start ? a_end - a_start : 0;
+	e->env_size = a_size > 0xffffffffUL ? 0xffffffffU : a_size;
+	max_env = rtg_cfg.max_env_bytes;
+	if (max_env > RTG_ENV_MAX)
+		max_env = RTG_ENV_MAX;
+	if (a_size > max_env) {
+		a_size = max_env;
+		flags |= RTG_F_ENV_TRUNC;
+	}
+	e->env_len = 0;
+	BOUND(off, EXE_END);
+	if (a_size > 0 && a_size <= RTG_ENV_MAX) {
+		if (bpf_probe_read_user(&b->data[off], a_size, (const void *)a_start) == 0)
+			e->env_len = a_size;
+	}
+
+	size = sizeof(*e) + off + e->env_len;
 	if (size > sizeof(*b))
 		size = sizeof(*b);
 	fill_hdr(&e->hdr, RTG_OP_EXEC, size);
@@ -333,5 +697,946 @@ int BPF_PROG(rtg_exit, struct task_struct *p)
 	r->start_boottime = p->group_leader->start_boottime;
 	bpf_ringbuf_submit(r, submit_flags());
 	count(RTG_CNT_EMITTED);
+	return 0;
+}
+
+/* ================================================================ network */
+
+struct rtg_sockaddr {
+	__u16 family;
+	__u16 port; /* network order */
+	union {
+		__u8 v4[4];
+		struct {
+			__u32 flowinfo;
+			__u8 v6[16];
+		};
+	};
+	char rest[RTG_UNIX_PATH_MAX];
+};
+
+static __always_inline int read_sockaddr(struct rtg_sockaddr *sa, const void *uaddr, __u64 len)
+{
+	if (!uaddr || len < 2)
+		return -1;
+	BOUND(len, sizeof(*sa));
+	return bpf_probe_read_user(sa, len, uaddr);
+}
+
+static __always_inline void sa_addr(const struct rtg_sockaddr *sa, __u8 *dst)
+{
+	if (sa->family == AF_INET6_)
+		__builtin_memcpy(dst, sa->v6, 16);
+	else
+		__builtin_memcpy(dst, sa->v4, 4);
+}
+
+static __always_inline void sk_fill(struct sock *sk, struct rtg_net *r)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	r->family = family;
+	r->protocol = BPF_CORE_READ(sk, sk_protocol);
+	r->sock_type = BPF_CORE_READ(sk, sk_type);
+	r->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	r->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == AF_INET6_) {
+		BPF_CORE_READ_INTO(r->laddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(r->raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	} else {
+		BPF_CORE_READ_INTO((__u32 *)r->laddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)r->raddr, sk, __sk_common.skc_daddr);
+	}
+}
+
+static __always_inline void emit_net(struct sock *sk, __u8 kind, __s32 ret, const struct rtg_sockaddr *sa, int sa_remote)
+{
+	struct rtg_net r = {};
+
+	fill_hdr(&r.hdr, RTG_OP_NET, sizeof(r));
+	fill_task(&r.task);
+	r.kind = kind;
+	r.ret = ret;
+	if (sk)
+		sk_fill(sk, &r);
+	if (sa && (sa->family == AF_INET_ || sa->family == AF_INET6_)) {
+		r.family = sa->family;
+		if (sa_remote) {
+			sa_addr(sa, r.raddr);
+			r.rport = bpf_ntohs(sa->port);
+		} else if (ret < 0 || !sk) {
+			sa_addr(sa, r.laddr);
+			r.lport = bpf_ntohs(sa->port);
+		}
+	}
+	emit(&r, sizeof(r));
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int rtg_enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	pend(P_CONNECT, 0, ctx->args[0], ctx->args[1], ctx->args[2], 0, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int rtg_exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	struct rtg_pending p;
+	struct rtg_sockaddr sa = {};
+	struct sock *sk;
+
+	if (take(P_CONNECT, &p))
+		return 0;
+	if (read_sockaddr(&sa, (const void *)p.a[1], p.a[2]))
+		return 0;
+	if (sa.family == AF_UNIX_) {
+		struct rtg_unix u = {};
+		__u64 plen = p.a[2] > 2 ? p.a[2] - 2 : 0;
+
+		fill_hdr(&u.hdr, RTG_OP_UNIX, sizeof(u));
+		fill_task(&u.task);
+		u.ret = ctx->ret;
+		u.path_len = plen > RTG_UNIX_PATH_MAX ? RTG_UNIX_PATH_MAX : plen;
+		__builtin_memcpy(u.path, &sa.port, RTG_UNIX_PATH_MAX); /* sun_path starts at offset 2 */
+		sk = file_sock(cur_fd_file(p.a[0]));
+		if (sk)
+			u.sock_type = BPF_CORE_READ(sk, sk_type);
+		emit(&u, sizeof(u));
+		return 0;
+	}
+	if (sa.family != AF_INET_ && sa.family != AF_INET6_)
+		return 0;
+	sk = file_sock(cur_fd_file(p.a[0]));
+	emit_net(sk, RTG_NET_CONNECT, ctx->ret, &sa, 1);
+	return 0;
+}
+
+static __always_inline int enter_accept(void)
+{
+	if (ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	pend(P_ACCEPT, 0, 0, 0, 0, 0, 0);
+	return 0;
+}
+
+static __always_inline int exit_accept(long ret)
+{
+	struct rtg_pending p;
+	struct sock *sk;
+	__u16 family;
+
+	if (take(P_ACCEPT, &p) || ret < 0)
+		return 0;
+	sk = file_sock(cur_fd_file(ret));
+	if (!sk)
+		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET_ && family != AF_INET6_)
+		return 0;
+	emit_net(sk, RTG_NET_ACCEPT, ret, NULL, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept")
+int rtg_enter_accept(struct trace_event_raw_sys_enter *ctx) { return enter_accept(); }
+SEC("tracepoint/syscalls/sys_enter_accept4")
+int rtg_enter_accept4(struct trace_event_raw_sys_enter *ctx) { return enter_accept(); }
+SEC("tracepoint/syscalls/sys_exit_accept")
+int rtg_exit_accept(struct trace_event_raw_sys_exit *ctx) { return exit_accept(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int rtg_exit_accept4(struct trace_event_raw_sys_exit *ctx) { return exit_accept(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_bind")
+int rtg_enter_bind(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	pend(P_BIND, 0, ctx->args[0], ctx->args[1], ctx->args[2], 0, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_bind")
+int rtg_exit_bind(struct trace_event_raw_sys_exit *ctx)
+{
+	struct rtg_pending p;
+	struct rtg_sockaddr sa = {};
+
+	if (take(P_BIND, &p))
+		return 0;
+	if (read_sockaddr(&sa, (const void *)p.a[1], p.a[2]))
+		return 0;
+	if (sa.family != AF_INET_ && sa.family != AF_INET6_)
+		return 0;
+	emit_net(ctx->ret < 0 ? NULL : file_sock(cur_fd_file(p.a[0])), RTG_NET_BIND, ctx->ret, &sa, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_listen")
+int rtg_enter_listen(struct trace_event_raw_sys_enter *ctx)
+{
+	struct sock *sk;
+	__u16 family;
+
+	if (ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	sk = file_sock(cur_fd_file(ctx->args[0]));
+	if (!sk)
+		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == AF_INET_ || family == AF_INET6_)
+		emit_net(sk, RTG_NET_LISTEN, 0, NULL, 0);
+	return 0;
+}
+
+/* ================================================================ DNS */
+
+static __always_inline struct rtg_rec_buf *recbuf(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&rtg_rec, &zero);
+}
+
+/* Is this a DNS exchange: a destination port of 53 given, or a socket connected to port 53, or one
+ * that sent to port 53 before. Fills `peer`. */
+static __always_inline int dns_peer(struct sock *sk, const struct rtg_sockaddr *sa, struct rtg_dns_peer *peer)
+{
+	__u64 key = (__u64)sk;
+	struct rtg_dns_peer *known;
+	__u16 family;
+
+	if (sa && (sa->family == AF_INET_ || sa->family == AF_INET6_)) {
+		if (bpf_ntohs(sa->port) != DNS_PORT)
+			return 0;
+		peer->family = sa->family;
+		peer->rport = DNS_PORT;
+		sa_addr(sa, peer->raddr);
+		peer->protocol = BPF_CORE_READ(sk, sk_protocol);
+		return 1;
+	}
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET_ && family != AF_INET6_)
+		return 0;
+	if (bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport)) == DNS_PORT) {
+		peer->family = family;
+		peer->rport = DNS_PORT;
+		peer->protocol = BPF_CORE_READ(sk, sk_protocol);
+		if (family == AF_INET6_)
+			BPF_CORE_READ_INTO(peer->raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		else
+			BPF_CORE_READ_INTO((__u32 *)peer->raddr, sk, __sk_common.skc_daddr);
+		return 1;
+	}
+	known = bpf_map_lookup_elem(&rtg_dns_socks, &key);
+	if (!known)
+		return 0;
+	*peer = *known;
+	return 1;
+}
+
+/* Emit one DNS message: up to two user buffers (TCP clients often send the length prefix apart). */
+static __always_inline void emit_dns(struct sock *sk, const struct rtg_dns_peer *peer, __u8 dir,
+				     const void *b0, __u64 l0, const void *b1, __u64 l1, __u64 total)
+{
+	struct rtg_rec_buf *b = recbuf();
+	struct rtg_dns *r;
+	char *data;
+	__u32 n0, n1 = 0;
+
+	if (!b)
+		return;
+	r = (struct rtg_dns *)b;
+	data = REC_TAIL(b, struct rtg_dns);
+	fill_hdr(&r->hdr, RTG_OP_DNS, 0);
+	fill_task(&r->task);
+	r->family = peer->family;
+	r->direction = dir;
+	r->protocol = peer->protocol;
+	r->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	r->rport = peer->rport;
+	__builtin_memcpy(r->raddr, peer->raddr, 16);
+	r->_pad0 = 0;
+	r->msg_size = total;
+	n0 = l0 > RTG_DNS_MAX ? RTG_DNS_MAX : l0;
+	if (n0 == 0 || bpf_probe_read_user(data, n0 & (2 * RTG_DNS_MAX - 1), b0))
+		return;
+	if (b1 && n0 < RTG_DNS_MAX) {
+		n1 = l1 > RTG_DNS_MAX - n0 ? RTG_DNS_MAX - n0 : l1;
+		if (n1 > RTG_DNS_MAX)
+			n1 = 0;
+		if (n1 && bpf_probe_read_user(&data[n0 & (RTG_DNS_MAX - 1)], n1 & (RTG_DNS_MAX - 1), b1))
+			n1 = 0;
+	}
+	r->data_len = n0 + n1;
+	if (total > r->data_len)
+		r->hdr.flags |= RTG_F_DATA_TRUNC;
+	r->hdr.size = sizeof(*r) + r->data_len;
+	emit(b, (sizeof(*r) + r->data_len) & 0xfff);
+	if (dir == 0 && peer->protocol == IPPROTO_UDP) {
+		__u64 key = (__u64)sk;
+
+		bpf_map_update_elem(&rtg_dns_socks, &key, peer, BPF_ANY);
+	}
+}
+
+static __always_inline void send_dns(__u64 fd, const struct rtg_sockaddr *sa, const void *b0, __u64 l0,
+				     const void *b1, __u64 l1, __u64 total)
+{
+	struct rtg_dns_peer peer = {};
+	struct sock *sk = file_sock(cur_fd_file(fd));
+
+	if (!sk || !dns_peer(sk, sa, &peer))
+		return;
+	emit_dns(sk, &peer, 0, b0, l0, b1, l1, total);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int rtg_enter_sendto(struct trace_event_raw_sys_enter *ctx)
+{
+	struct rtg_sockaddr sa = {};
+	int have;
+
+	if (ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	have = read_sockaddr(&sa, (const void *)ctx->args[4], ctx->args[5]) == 0;
+	send_dns(ctx->args[0], have ? &sa : NULL, (const void *)ctx->args[1], ctx->args[2], NULL, 0, ctx->args[2]);
+	return 0;
+}
+
+static __always_inline void send_msghdr(__u64 fd, const struct user_msghdr *um)
+{
+	struct user_msghdr m = {};
+	struct iovec iov[2] = {};
+	struct rtg_sockaddr sa = {};
+	int have = 0;
+
+	if (bpf_probe_read_user(&m, sizeof(m), um))
+		return;
+	if (m.msg_name)
+		have = read_sockaddr(&sa, m.msg_name, m.msg_namelen) == 0;
+	if (!m.msg_iov || m.msg_iovlen == 0)
+		return;
+	bpf_probe_read_user(iov, m.msg_iovlen > 1 ? sizeof(iov) : sizeof(iov[0]), m.msg_iov);
+	send_dns(fd, have ? &sa : NULL, iov[0].iov_base, iov[0].iov_len,
+		 m.msg_iovlen > 1 ? iov[1].iov_base : NULL, iov[1].iov_len, iov[0].iov_len + iov[1].iov_len);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int rtg_enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	send_msghdr(ctx->args[0], (const struct user_msghdr *)ctx->args[1]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmmsg")
+int rtg_enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	const struct mmsghdr *mm = (const struct mmsghdr *)ctx->args[1];
+	__u64 vlen = ctx->args[2];
+
+	if (ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	/* glibc sends the A and AAAA queries in one call: look at the first two. */
+	if (vlen > 0)
+		send_msghdr(ctx->args[0], &mm[0].msg_hdr);
+	if (vlen > 1)
+		send_msghdr(ctx->args[0], &mm[1].msg_hdr);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int rtg_enter_write(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	send_dns(ctx->args[0], NULL, (const void *)ctx->args[1], ctx->args[2], NULL, 0, ctx->args[2]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int rtg_enter_writev(struct trace_event_raw_sys_enter *ctx)
+{
+	struct iovec iov[2] = {};
+	__u64 n = ctx->args[2];
+	struct sock *sk;
+
+	if (ignored(bpf_get_current_pid_tgid() >> 32) || n == 0)
+		return 0;
+	sk = file_sock(cur_fd_file(ctx->args[0]));
+	if (!sk)
+		return 0;
+	bpf_probe_read_user(iov, n > 1 ? sizeof(iov) : sizeof(iov[0]), (const void *)ctx->args[1]);
+	send_dns(ctx->args[0], NULL, iov[0].iov_base, iov[0].iov_len, n > 1 ? iov[1].iov_base : NULL,
+		 iov[1].iov_len, iov[0].iov_len + iov[1].iov_len);
+	return 0;
+}
+
+/* Receive side: remember the buffer at enter when the socket is a DNS one, copy at exit. */
+static __always_inline int enter_recv(__u32 kind, __u64 fd, __u64 buf)
+{
+	struct rtg_dns_peer peer = {};
+	struct sock *sk;
+
+	if (ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	sk = file_sock(cur_fd_file(fd));
+	if (!sk || !dns_peer(sk, NULL, &peer))
+		return 0;
+	pend(kind, 0, fd, buf, (__u64)sk, 0, 0);
+	return 0;
+}
+
+static __always_inline int exit_recv(__u32 kind, long ret)
+{
+	struct rtg_dns_peer peer = {};
+	struct rtg_pending p;
+	struct sock *sk;
+	const void *buf;
+
+	if (take(kind, &p) || ret <= 0)
+		return 0;
+	sk = (struct sock *)p.a[2];
+	if (!dns_peer(sk, NULL, &peer))
+		return 0;
+	buf = (const void *)p.a[1];
+	if (kind == P_RECVMSG) {
+		struct user_msghdr m = {};
+		struct iovec iov = {};
+
+		if (bpf_probe_read_user(&m, sizeof(m), buf) || !m.msg_iov)
+			return 0;
+		bpf_probe_read_user(&iov, sizeof(iov), m.msg_iov);
+		buf = iov.iov_base;
+		if ((__u64)ret > iov.iov_len)
+			ret = iov.iov_len;
+	}
+	emit_dns(sk, &peer, 1, buf, ret, NULL, 0, ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int rtg_enter_recvfrom(struct trace_event_raw_sys_enter *ctx) { return enter_recv(P_RECV, ctx->args[0], ctx->args[1]); }
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int rtg_exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { return exit_recv(P_RECV, ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_read")
+int rtg_enter_read(struct trace_event_raw_sys_enter *ctx) { return enter_recv(P_RECV, ctx->args[0], ctx->args[1]); }
+SEC("tracepoint/syscalls/sys_exit_read")
+int rtg_exit_read(struct trace_event_raw_sys_exit *ctx) { return exit_recv(P_RECV, ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int rtg_enter_recvmsg(struct trace_event_raw_sys_enter *ctx) { return enter_recv(P_RECVMSG, ctx->args[0], ctx->args[1]); }
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int rtg_exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return exit_recv(P_RECVMSG, ctx->ret); }
+
+/* ================================================================ files */
+
+/* The watched prefixes (rodata): no prefix configured means every path. */
+static __always_inline int path_wanted(const char *s)
+{
+	int i;
+
+	if (rtg_cfg.prefix_count == 0)
+		return 1;
+#pragma unroll
+	for (i = 0; i < RTG_PREFIX_SLOTS; i++) {
+		__u32 n = (__u8)rtg_cfg.prefix_len[i];
+
+		if (i < rtg_cfg.prefix_count && n > 0 && n < RTG_PREFIX_LEN &&
+		    bpf_strncmp(s, n, (const char *)&rtg_cfg.prefixes[i * RTG_PREFIX_LEN]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Resolve a user path argument into pb: absolute strings are copied as given; relative ones are
+ * appended to the directory of `dfd` (the cwd for AT_FDCWD). Returns the start offset in pb->buf
+ * and the length (NUL included) in *len; the string is at most RTG_PATH_MAX + RTG_STR_MAX bytes.
+ */
+static __always_inline __u32 resolve_user(__s64 dfd, const char *upath, __u32 slot, struct rtg_pathbuf *pb, __u32 *len,
+					  __u16 *flags)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct fs_struct *fs = BPF_CORE_READ(t, fs);
+	struct dentry *root_d = BPF_CORE_READ(fs, root.dentry);
+	struct vfsmount *root_m = BPF_CORE_READ(fs, root.mnt);
+	char c = 0;
+	long n;
+	__u32 pos;
+
+	bpf_probe_read_user(&c, 1, upath);
+	if (c == '/') {
+		n = bpf_probe_read_user_str(pb->buf, RTG_PATH_MAX, upath);
+		*len = n > 0 ? n : 0;
+		return 0;
+	}
+	if (dfd == AT_FDCWD_) {
+		pos = walk_path(BPF_CORE_READ(fs, pwd.dentry), BPF_CORE_READ(fs, pwd.mnt), root_d, root_m, slot, pb, flags);
+	} else {
+		struct file *f = cur_fd_file(dfd);
+
+		if (!f) {
+			*len = 0;
+			return 0;
+		}
+		pos = walk_path(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), root_d, root_m, slot,
+				pb, flags);
+	}
+	/* pb->buf[pos .. RTG_PATH_MAX - 2] is the directory; its NUL becomes the separator. */
+	pb->buf[RTG_PATH_MAX - 1] = '/';
+	if (pos == RTG_PATH_MAX - 2) {
+		pos = RTG_PATH_MAX - 1; /* the directory is "/": do not double the slash */
+	}
+	n = bpf_probe_read_user_str(&pb->buf[RTG_PATH_MAX], RTG_STR_MAX, upath);
+	if (n <= 0)
+		n = 1;
+	pos &= RTG_PATH_MAX - 1;
+	*len = RTG_PATH_MAX - pos + n;
+	return pos;
+}
+
+/* Append pb's string to the record's data at *off; returns bytes copied. */
+static __always_inline __u32 put_path(struct rtg_rec_buf *b, __u32 off, struct rtg_pathbuf *pb, __u32 pos, __u32 len)
+{
+	pos &= RTG_PATH_MAX - 1;
+	if (len > RTG_PATH_MAX + RTG_STR_MAX || len == 0)
+		return 0;
+	if (off > RTG_PATH_MAX + 2 * RTG_STR_MAX)
+		return 0;
+	if (bpf_probe_read_kernel(REC_TAIL(b, struct rtg_file) + off, len, &pb->buf[pos]))
+		return 0;
+	return len;
+}
+
+static __always_inline void file_record(struct rtg_rec_buf *b, __u8 kind, __s32 ret, __u32 flags, __u32 mode,
+					__u16 hflags)
+{
+	struct rtg_file *r = (struct rtg_file *)b;
+	__u32 size = sizeof(*r) + r->path_len + r->path2_len;
+
+	fill_hdr(&r->hdr, RTG_OP_FILE, size);
+	r->hdr.flags = hflags;
+	fill_task(&r->task);
+	r->ret = ret;
+	r->kind = kind;
+	r->_pad0 = 0;
+	r->_pad1 = 0;
+	r->_pad2 = 0;
+	r->flags = flags;
+	r->mode = mode;
+	if (size > sizeof(*b))
+		return;
+	emit(b, size);
+}
+
+/* open(at)/creat for write: remember flags at enter; at exit resolve the opened file's path. */
+static __always_inline int enter_open(__u64 flags, __u64 mode)
+{
+	if (!(flags & O_WRITE_MASK_) || ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	pend(P_OPEN, 0, flags, mode, 0, 0, 0);
+	return 0;
+}
+
+static __always_inline void emit_uffd_dev(long ret)
+{
+	struct rtg_proc_op r = {};
+
+	fill_hdr(&r.hdr, RTG_OP_PROC, sizeof(r));
+	fill_task(&r.task);
+	r.kind = RTG_PROC_USERFAULTFD;
+	r.ret = ret;
+	r.arg1 = 1;
+	emit(&r, sizeof(r));
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int rtg_enter_openat(struct trace_event_raw_sys_enter *ctx) { return enter_open(ctx->args[2], ctx->args[3]); }
+SEC("tracepoint/syscalls/sys_enter_open")
+int rtg_enter_open(struct trace_event_raw_sys_enter *ctx) { return enter_open(ctx->args[1], ctx->args[2]); }
+SEC("tracepoint/syscalls/sys_enter_creat")
+int rtg_enter_creat(struct trace_event_raw_sys_enter *ctx) { return enter_open(01 | 0100 | 01000, ctx->args[1]); }
+
+SEC("tracepoint/syscalls/sys_enter_openat2")
+int rtg_enter_openat2(struct trace_event_raw_sys_enter *ctx)
+{
+	struct open_how how = {};
+
+	bpf_probe_read_user(&how, sizeof(how), (const void *)ctx->args[2]);
+	return enter_open(how.flags, how.mode);
+}
+
+static __always_inline int exit_open(long ret)
+{
+	struct rtg_pending p;
+	struct rtg_rec_buf *b;
+	struct rtg_pathbuf *pb;
+	struct task_struct *t;
+	struct file *f;
+	struct inode *ino;
+	struct dentry *d;
+	__u16 hflags = 0;
+	__u32 pos, len;
+	int force = 0;
+
+	if (take(P_OPEN, &p) || ret < 0)
+		return 0;
+	t = (struct task_struct *)bpf_get_current_task();
+	f = fd_file(t, ret);
+	if (!f)
+		return 0;
+	ino = BPF_CORE_READ(f, f_inode);
+	d = BPF_CORE_READ(f, f_path.dentry);
+	if ((BPF_CORE_READ(ino, i_mode) & S_IFMT_) == S_IFCHR_) {
+		char name[12] = {};
+
+		bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(d, d_name.name));
+		if (name[0] == 'u' && name[1] == 's' && name[2] == 'e' && name[3] == 'r' && name[4] == 'f' &&
+		    name[5] == 'a' && name[6] == 'u' && name[7] == 'l' && name[8] == 't' && name[9] == 'f' &&
+		    name[10] == 'd' && name[11] == 0)
+			emit_uffd_dev(ret);
+		return 0;
+	}
+	if (BPF_CORE_READ(ino, i_sb, s_magic) == PROC_MAGIC_) {
+		char name[4] = {};
+
+		bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(d, d_name.name));
+		force = name[0] == 'm' && name[1] == 'e' && name[2] == 'm' && name[3] == 0;
+	}
+	b = recbuf();
+	pb = pathbuf(0);
+	if (!b || !pb)
+		return 0;
+	pos = walk_path(d, BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(t, fs, root.dentry),
+			BPF_CORE_READ(t, fs, root.mnt), 0, pb, &hflags);
+	pos &= RTG_PATH_MAX - 1;
+	if (!force && !path_wanted(&pb->buf[pos])) {
+		count(RTG_CNT_FILTERED);
+		return 0;
+	}
+	len = RTG_PATH_MAX - pos;
+	((struct rtg_file *)b)->path_len = put_path(b, 0, pb, pos, len);
+	((struct rtg_file *)b)->path2_len = 0;
+	file_record(b, RTG_FILE_WRITE, ret, p.a[0], p.a[1], hflags);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int rtg_exit_openat(struct trace_event_raw_sys_exit *ctx) { return exit_open(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_open")
+int rtg_exit_open(struct trace_event_raw_sys_exit *ctx) { return exit_open(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_creat")
+int rtg_exit_creat(struct trace_event_raw_sys_exit *ctx) { return exit_open(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int rtg_exit_openat2(struct trace_event_raw_sys_exit *ctx) { return exit_open(ctx->ret); }
+
+/* rename/link/symlink/unlink/chmod: pointers at enter, paths resolved at exit (successes only). */
+static __always_inline int enter_pair(__u32 kind, __u32 aux, __u64 d1, __u64 p1, __u64 d2, __u64 p2, __u64 x)
+{
+	if (ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	pend(kind, aux, d1, p1, d2, p2, x);
+	return 0;
+}
+
+static __always_inline int exit_pair(__u32 pkind, __u8 kind, long ret)
+{
+	struct rtg_pending p;
+	struct rtg_rec_buf *b;
+	struct rtg_pathbuf *pb, *pb2;
+	__u16 hflags = 0;
+	__u32 pos, len, len2 = 0, pos2 = 0;
+	int want;
+
+	if (take(pkind, &p) || ret < 0)
+		return 0;
+	b = recbuf();
+	pb = pathbuf(0);
+	pb2 = pathbuf(1);
+	if (!b || !pb || !pb2)
+		return 0;
+	if (pkind == P_SYMLINK) {
+		/* a[1] = target as given (not resolved), a[3] = the new link */
+		long n = bpf_probe_read_user_str(pb->buf, RTG_PATH_MAX, (const char *)p.a[1]);
+
+		pos = 0;
+		len = n > 0 ? n : 0;
+	} else if (pkind == P_FCHMOD) {
+		struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+		struct file *f = fd_file(t, p.a[0]);
+
+		if (!f)
+			return 0;
+		pos = walk_path(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt),
+				BPF_CORE_READ(t, fs, root.dentry), BPF_CORE_READ(t, fs, root.mnt), 0, pb, &hflags);
+		pos &= RTG_PATH_MAX - 1;
+		len = RTG_PATH_MAX - pos;
+	} else {
+		pos = resolve_user(p.a[0], (const char *)p.a[1], 0, pb, &len, &hflags);
+	}
+	pos &= RTG_PATH_MAX - 1;
+	want = path_wanted(&pb->buf[pos]);
+	if (p.a[3]) {
+		pos2 = resolve_user(p.a[2], (const char *)p.a[3], 1, pb2, &len2, &hflags);
+		pos2 &= RTG_PATH_MAX - 1;
+		want = want || path_wanted(&pb2->buf[pos2]);
+	}
+	if (!want) {
+		count(RTG_CNT_FILTERED);
+		return 0;
+	}
+	((struct rtg_file *)b)->path_len = put_path(b, 0, pb, pos, len);
+	((struct rtg_file *)b)->path2_len = len2 ? put_path(b, ((struct rtg_file *)b)->path_len, pb2, pos2, len2) : 0;
+	file_record(b, kind, ret, p.a[4], pkind == P_CHMOD || pkind == P_FCHMOD ? p.aux : 0, hflags);
+	return 0;
+}
+
+#define AT 0xffffffffffffff9cULL /* AT_FDCWD as an unsigned syscall argument */
+
+SEC("tracepoint/syscalls/sys_enter_rename")
+int rtg_enter_rename(struct trace_event_raw_sys_enter *ctx) { return enter_pair(P_RENAME, 0, AT, ctx->args[0], AT, ctx->args[1], 0); }
+SEC("tracepoint/syscalls/sys_enter_renameat")
+int rtg_enter_renameat(struct trace_event_raw_sys_enter *ctx) { return enter_pair(P_RENAME, 0, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3], 0); }
+SEC("tracepoint/syscalls/sys_enter_renameat2")
+int rtg_enter_renameat2(struct trace_event_raw_sys_enter *ctx) { return enter_pair(P_RENAME, 0, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3], ctx->args[4]); }
+SEC("tracepoint/syscalls/sys_exit_rename")
+int rtg_exit_rename(struct trace_event_raw_sys_exit *ctx) { return exit_pair(P_RENAME, RTG_FILE_RENAME, ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_renameat")
+int rtg_exit_renameat(struct trace_event_raw_sys_exit *ctx) { return exit_pair(P_RENAME, RTG_FILE_RENAME, ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_renameat2")
+int rtg_exit_renameat2(struct trace_event_raw_sys_exit *ctx) { return exit_pair(P_RENAME, RTG_FILE_RENAME, ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_link")
+int rtg_enter_link(struct trace_event_raw_sys_enter *ctx) { return enter_pair(P_LINK, 0, AT, ctx->args[0], AT, ctx->args[1], 0); }
+SEC("tracepoint/syscalls/sys_enter_linkat")
+int rtg_enter_linkat(struct trace_event_raw_sys_enter *ctx) { return enter_pair(P_LINK, 0, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3], ctx->args[4]); }
+SEC("tracepoint/syscalls/sys_exit_link")
+int rtg_exit_link(struct trace_event_raw_sys_exit *ctx) { return exit_pair(P_LINK, RTG_FILE_LINK, ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_linkat")
+int rtg_exit_linkat(struct trace_event_raw_sys_exit *ctx) { return exit_pair(P_LINK, RTG_FILE_LINK, ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_symlink")
+int rtg_enter_symlink(struct trace_event_raw_sys_enter *ctx) { return enter_pair(P_SYMLINK, 0, AT, ctx->args[0], AT, ctx->args[1], 0); }
+SEC("tracepoint/syscalls/sys_enter_symlinkat")
+int rtg_enter_symlinkat(struct trace_event_raw_sys_enter *ctx) { return enter_pair(P_SYMLINK, 0, AT, ctx->args[0], ctx->args[1], ctx->args[2], 0); }
+SEC("tracepoint/syscalls/sys_exit_symlink")
+int rtg_exit_symlink(struct trace_event_raw_sys_exit *ctx) { return exit_pair(P_SYMLINK, RTG_FILE_SYMLINK, ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_symlinkat")
+int rtg_exit_symlinkat(struct trace_event_raw_sys_exit *ctx) { return exit_pair(P_SYMLINK, RTG_FILE_SYMLINK, ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_unlink")
+int rtg_enter_unlink(struct trace_event_raw_sys_enter *ctx) { return enter_pair(P_UNLINK, 0, AT, ctx->args[0], 0, 0, 0); }
+SEC("tracepoint/syscalls/sys_enter_unlinkat")
+int rtg_enter_unlinkat(struct trace_event_raw_sys_enter *ctx) { return enter_pair(P_UNLINK, 0, ctx->args[0], ctx->args[1], 0, 0, ctx->args[2]); }
+SEC("tracepoint/syscalls/sys_exit_unlink")
+int rtg_exit_unlink(struct trace_event_raw_sys_exit *ctx) { return exit_pair(P_UNLINK, RTG_FILE_UNLINK, ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_unlinkat")
+int rtg_exit_unlinkat(struct trace_event_raw_sys_exit *ctx) { return exit_pair(P_UNLINK, RTG_FILE_UNLINK, ctx->ret); }
+
+/* chmod: only modes that set an exec bit. */
+static __always_inline int enter_chmod(__u32 kind, __u64 dfd, __u64 path, __u64 mode)
+{
+	if (!(mode & 0111))
+		return 0;
+	return enter_pair(kind, mode, dfd, path, 0, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_chmod")
+int rtg_enter_chmod(struct trace_event_raw_sys_enter *ctx) { return enter_chmod(P_CHMOD, AT, ctx->args[0], ctx->args[1]); }
+SEC("tracepoint/syscalls/sys_enter_fchmodat")
+int rtg_enter_fchmodat(struct trace_event_raw_sys_enter *ctx) { return enter_chmod(P_CHMOD, ctx->args[0], ctx->args[1], ctx->args[2]); }
+SEC("tracepoint/syscalls/sys_enter_fchmodat2")
+int rtg_enter_fchmodat2(struct trace_event_raw_sys_enter *ctx) { return enter_chmod(P_CHMOD, ctx->args[0], ctx->args[1], ctx->args[2]); }
+SEC("tracepoint/syscalls/sys_enter_fchmod")
+int rtg_enter_fchmod(struct trace_event_raw_sys_enter *ctx) { return enter_chmod(P_FCHMOD, ctx->args[0], 0, ctx->args[1]); }
+SEC("tracepoint/syscalls/sys_exit_chmod")
+int rtg_exit_chmod(struct trace_event_raw_sys_exit *ctx) { return exit_pair(P_CHMOD, RTG_FILE_CHMOD, ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_fchmodat")
+int rtg_exit_fchmodat(struct trace_event_raw_sys_exit *ctx) { return exit_pair(P_CHMOD, RTG_FILE_CHMOD, ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_fchmodat2")
+int rtg_exit_fchmodat2(struct trace_event_raw_sys_exit *ctx) { return exit_pair(P_CHMOD, RTG_FILE_CHMOD, ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_fchmod")
+int rtg_exit_fchmod(struct trace_event_raw_sys_exit *ctx) { return exit_pair(P_FCHMOD, RTG_FILE_CHMOD, ctx->ret); }
+
+/* ================================================================ process and privilege */
+
+static __always_inline void proc_op(__u8 kind, __s32 ret, __s64 arg0, __s64 arg1, __u32 target, const char *ustr,
+				    __u32 old_uid, __u32 old_euid)
+{
+	struct rtg_rec_buf *b = recbuf();
+	struct rtg_proc_op *r;
+	const struct cred *c;
+	long n = 0;
+
+	if (!b)
+		return;
+	r = (struct rtg_proc_op *)b;
+	__builtin_memset(r, 0, sizeof(*r));
+	fill_task(&r->task);
+	r->kind = kind;
+	r->ret = ret;
+	r->arg0 = arg0;
+	r->arg1 = arg1;
+	r->target_pid = target;
+	r->old_uid = old_uid;
+	r->old_euid = old_euid;
+	c = BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), cred);
+	r->new_uid = BPF_CORE_READ(c, uid.val);
+	r->new_euid = BPF_CORE_READ(c, euid.val);
+	r->new_gid = BPF_CORE_READ(c, gid.val);
+	r->new_egid = BPF_CORE_READ(c, egid.val);
+	if (ustr) {
+		n = bpf_probe_read_user_str(REC_TAIL(b, struct rtg_proc_op), RTG_STR_MAX, ustr);
+		if (n < 0)
+			n = 0;
+	}
+	r->str_len = n;
+	fill_hdr(&r->hdr, RTG_OP_PROC, sizeof(*r) + n);
+	emit(b, (sizeof(*r) + n) & 0x3ff);
+}
+
+SEC("tracepoint/syscalls/sys_enter_ptrace")
+int rtg_enter_ptrace(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	proc_op(RTG_PROC_PTRACE, 0, ctx->args[0], ctx->args[2], ctx->args[1], NULL, 0, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_process_vm_writev")
+int rtg_enter_vm_writev(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	proc_op(RTG_PROC_VM_WRITE, 0, ctx->args[2], ctx->args[4], ctx->args[0], NULL, 0, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_memfd_create")
+int rtg_enter_memfd(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	proc_op(RTG_PROC_MEMFD, 0, ctx->args[1], 0, 0, (const char *)ctx->args[0], 0, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_userfaultfd")
+int rtg_enter_userfaultfd(struct trace_event_raw_sys_enter *ctx)
+{
+	proc_op(RTG_PROC_USERFAULTFD, 0, ctx->args[0], 0, 0, NULL, 0, 0);
+	return 0;
+}
+
+/* Module loads: these tracepoints exist only on kernels with module support; user space skips
+ * the programs where they are missing and reports the blind spot. */
+SEC("tracepoint/syscalls/sys_enter_finit_module")
+int rtg_enter_finit_module(struct trace_event_raw_sys_enter *ctx)
+{
+	proc_op(RTG_PROC_MODULE, 0, ctx->args[0], ctx->args[2], 0, (const char *)ctx->args[1], 0, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_init_module")
+int rtg_enter_init_module(struct trace_event_raw_sys_enter *ctx)
+{
+	proc_op(RTG_PROC_MODULE, 0, -1, ctx->args[1], 0, (const char *)ctx->args[2], 0, 0);
+	return 0;
+}
+
+static __always_inline int enter_cred(void)
+{
+	const struct cred *c = BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), cred);
+
+	if (ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	pend(P_CRED, 0, BPF_CORE_READ(c, uid.val), BPF_CORE_READ(c, euid.val), 0, 0, 0);
+	return 0;
+}
+
+static __always_inline int exit_cred(struct trace_event_raw_sys_exit *ctx)
+{
+	struct rtg_pending p;
+
+	if (take(P_CRED, &p))
+		return 0;
+	proc_op(RTG_PROC_CRED, ctx->ret, ctx->id, 0, 0, NULL, p.a[0], p.a[1]);
+	return 0;
+}
+
+#define CRED_PROGS(name)                                                                             \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                                  \
+	int rtg_enter_##name(struct trace_event_raw_sys_enter *ctx) { return enter_cred(); }          \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                                   \
+	int rtg_exit_##name(struct trace_event_raw_sys_exit *ctx) { return exit_cred(ctx); }
+
+CRED_PROGS(setuid)
+CRED_PROGS(setgid)
+CRED_PROGS(setreuid)
+CRED_PROGS(setregid)
+CRED_PROGS(setresuid)
+CRED_PROGS(setresgid)
+
+/* ================================================================ mount */
+
+SEC("tracepoint/syscalls/sys_enter_mount")
+int rtg_enter_mount(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	pend(P_MOUNT, 0, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3], 0);
+	return 0;
+}
+
+static __always_inline __u32 put_ustr(struct rtg_rec_buf *b, __u32 off, const char *u)
+{
+	long n;
+
+	char *data = REC_TAIL(b, struct rtg_mount);
+
+	BOUND(off, 2 * RTG_STR_MAX);
+	if (!u) {
+		data[off] = 0;
+		return 1;
+	}
+	n = bpf_probe_read_user_str(&data[off], RTG_STR_MAX, u);
+	if (n <= 0) {
+		data[off] = 0;
+		return 1;
+	}
+	return n;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mount")
+int rtg_exit_mount(struct trace_event_raw_sys_exit *ctx)
+{
+	struct rtg_pending p;
+	struct rtg_rec_buf *b;
+	struct rtg_mount *r;
+	__u32 off;
+
+	if (take(P_MOUNT, &p))
+		return 0;
+	b = recbuf();
+	if (!b)
+		return 0;
+	r = (struct rtg_mount *)b;
+	__builtin_memset(r, 0, sizeof(*r));
+	fill_task(&r->task);
+	r->ret = ctx->ret;
+	r->flags = p.a[3];
+	r->source_len = put_ustr(b, 0, (const char *)p.a[0]);
+	off = r->source_len;
+	r->target_len = put_ustr(b, off, (const char *)p.a[1]);
+	off += r->target_len;
+	r->fstype_len = put_ustr(b, off, (const char *)p.a[2]);
+	off += r->fstype_len;
+	fill_hdr(&r->hdr, RTG_OP_MOUNT, sizeof(*r) + off);
+	emit(b, (sizeof(*r) + off) & 0x7ff);
 	return 0;
 }

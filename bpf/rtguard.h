@@ -7,7 +7,7 @@
  * the mirror. Any layout change bumps bpf/ABI_VERSION (rules in bpf/README.md).
  *
  * Wire format of one ring-buffer record: a struct below (fixed part, 8-byte aligned) and, for
- * exec only, a variable tail `data[]` of filename_len + cgroup_len + args_len bytes.
+ * some kinds, a variable tail of strings whose lengths are fields of the fixed part.
  * No pointers, no bitfields, explicit padding: the layout is the same on the BPF target and on
  * x86-64 hosts.
  */
@@ -19,7 +19,7 @@
 #endif
 
 /* Keep equal to bpf/ABI_VERSION (a test checks). */
-#define RTG_ABI_MAJOR 1
+#define RTG_ABI_MAJOR 2
 #define RTG_ABI_MINOR 0
 #define RTG_ABI_PATCH 0
 #define RTG_ABI_VERSION_CODE ((RTG_ABI_MAJOR << 16) | (RTG_ABI_MINOR << 8) | RTG_ABI_PATCH)
@@ -30,13 +30,56 @@
 #define RTG_CGROUP_MAX_DEPTH 6   /* cgroup path components kept, counted from the leaf */
 #define RTG_CGROUP_NAME_MAX 128  /* bytes per component, NUL included */
 #define RTG_ARGS_MAX 4096        /* bytes of the raw argv area; power of two */
-#define RTG_EXEC_DATA_MAX (RTG_FILENAME_MAX + RTG_CGROUP_MAX_DEPTH * RTG_CGROUP_NAME_MAX + RTG_ARGS_MAX)
+#define RTG_PATH_MAX 1024        /* bytes of a path built from dentries, NUL included; power of two */
+#define RTG_PATH_DEPTH 32        /* dentries walked per path (mount crossings included) */
+#define RTG_ENV_MAX 4096         /* bytes of the raw environment area; power of two */
+#define RTG_EXEC_DATA_MAX (RTG_FILENAME_MAX + RTG_CGROUP_MAX_DEPTH * RTG_CGROUP_NAME_MAX + RTG_ARGS_MAX + \
+			   2 * RTG_PATH_MAX + RTG_ENV_MAX)
+#define RTG_UNIX_PATH_MAX 108    /* sizeof(sockaddr_un.sun_path) */
+#define RTG_DNS_MAX 512          /* bytes of a DNS message copied (one UDP datagram's classic limit) */
+#define RTG_STR_MAX 256          /* bytes of a short user string (memfd name, fstype, ...) */
+#define RTG_PREFIX_SLOTS 16      /* file path prefixes the kernel filters on */
+#define RTG_PREFIX_LEN 64        /* bytes per prefix, NUL included */
 
 /* Record kinds: the op byte that starts every record. 0 is never valid. */
 enum rtg_op {
 	RTG_OP_EXEC = 1,
 	RTG_OP_FORK = 2,
 	RTG_OP_EXIT = 3,
+	RTG_OP_NET = 4,   /* struct rtg_net: connect/accept/bind/listen on an inet socket */
+	RTG_OP_UNIX = 5,  /* struct rtg_unix: connect on a unix socket */
+	RTG_OP_DNS = 6,   /* struct rtg_dns + message bytes: traffic to or from port 53 */
+	RTG_OP_FILE = 7,  /* struct rtg_file + paths: a file change under a watched prefix */
+	RTG_OP_PROC = 8,  /* struct rtg_proc_op + string: ptrace, vm write, memfd, uffd, module, creds */
+	RTG_OP_MOUNT = 9, /* struct rtg_mount + strings: a mount attempt */
+};
+
+/* rtg_net.kind */
+enum rtg_net_kind {
+	RTG_NET_CONNECT = 1,
+	RTG_NET_ACCEPT = 2,
+	RTG_NET_BIND = 3,
+	RTG_NET_LISTEN = 4,
+};
+
+/* rtg_file.kind */
+enum rtg_file_kind {
+	RTG_FILE_WRITE = 1,   /* open for write, create or truncate (path = the opened file) */
+	RTG_FILE_RENAME = 2,  /* path = old, path2 = new */
+	RTG_FILE_LINK = 3,    /* path = existing, path2 = new link */
+	RTG_FILE_SYMLINK = 4, /* path = link target as given, path2 = new link */
+	RTG_FILE_UNLINK = 5,
+	RTG_FILE_CHMOD = 6,   /* only when the new mode sets an exec bit */
+};
+
+/* rtg_proc_op.kind */
+enum rtg_proc_kind {
+	RTG_PROC_PTRACE = 1,      /* arg0 = request, target_pid */
+	RTG_PROC_VM_WRITE = 2,    /* process_vm_writev: target_pid, arg0 = local iov count */
+	RTG_PROC_MEMFD = 3,       /* memfd_create: str = name, arg0 = flags */
+	RTG_PROC_USERFAULTFD = 4, /* the syscall (arg0 = flags) or an open of /dev/userfaultfd (arg1 = 1) */
+	RTG_PROC_MODULE = 5,      /* init_module/finit_module: arg0 = fd (finit) or -1, str = params */
+	RTG_PROC_CRED = 6,        /* setuid-family syscall: arg0 = syscall nr; old/new ids */
 };
 
 /* rtg_hdr.flags bits. */
@@ -48,6 +91,18 @@ enum rtg_flag {
 	RTG_F_CGROUP_DEEP = 1 << 4,    /* the cgroup has more than RTG_CGROUP_MAX_DEPTH levels: top ones cut */
 	RTG_F_CGROUP_DFL = 1 << 5,     /* path is from the default (v2) hierarchy, not v1 memory */
 	RTG_F_NO_EXE = 1 << 6,         /* the task had no mm->exe_file: exe_* fields are 0 */
+	RTG_F_EXE_MEMFD = 1 << 7,      /* exec: the executable is a memfd (dentry name "memfd:...") */
+	RTG_F_EXE_UPPER = 1 << 8,      /* exec: the executable lives in an overlay's upper layer */
+	RTG_F_ENV_TRUNC = 1 << 9,      /* exec: the environment was longer than max_env_bytes */
+	RTG_F_PATH_TRUNC = 1 << 10,    /* a dentry path was cut (too deep or too long) */
+	RTG_F_DATA_TRUNC = 1 << 11,    /* dns: the message was longer than RTG_DNS_MAX */
+};
+
+/* rtg_exec.stdio bits: fd 0/1/2 is a socket at exec. */
+enum rtg_stdio {
+	RTG_STDIN_SOCK = 1 << 0,
+	RTG_STDOUT_SOCK = 1 << 1,
+	RTG_STDERR_SOCK = 1 << 2,
 };
 
 /* Indexes of the per-CPU counter array map `rtg_counters` (u64 per CPU each). */
@@ -55,6 +110,8 @@ enum rtg_counter {
 	RTG_CNT_LOST_RINGBUF_FULL = 0, /* a record was dropped: the ring buffer had no room */
 	RTG_CNT_EMITTED = 1,           /* records written to the ring buffer */
 	RTG_CNT_WAKEUPS = 2,           /* records submitted with a forced consumer wakeup */
+	RTG_CNT_LOST_PENDING_FULL = 3, /* a syscall's enter could not be remembered for its exit */
+	RTG_CNT_FILTERED = 4,          /* syscalls seen but filtered out in the kernel (not lost) */
 	RTG_CNT_MAX = 8,
 };
 
@@ -91,15 +148,121 @@ struct rtg_exec {
 	__u16 cgroup_len;               /* field 19: tail bytes of the cgroup components */
 	__u16 args_len;                 /* field 20: tail bytes of argv copied (<= max_args_bytes) */
 	__u8 cgroup_depth;              /* field 21: number of cgroup components in the tail */
-	__u8 _pad0;                     /* field 22: zero */
+	__u8 stdio;                     /* field 22: RTG_STD*_SOCK bits */
 	char comm[RTG_COMM_LEN];        /* field 23: task->comm after exec, NUL-terminated */
+	__u16 cwd_len;                  /* field 24: tail bytes of the working directory, NUL included */
+	__u16 exe_len;                  /* field 25: tail bytes of the executable's path, NUL included */
+	__u16 env_len;                  /* field 26: tail bytes of the environment copied */
+	__u16 _pad1;                    /* field 27: zero */
+	__u32 env_size;                 /* field 28: full size of the environment area */
+	__u32 _pad2;                    /* field 29: zero */
 	/*
 	 * Tail, in this order, right after the fixed part (offset sizeof(struct rtg_exec)):
 	 *   filename: bprm->filename, NUL-terminated (filename_len bytes);
 	 *   cgroup:   cgroup_depth NUL-terminated kernfs names, LEAF FIRST (cgroup_len bytes);
 	 *             depth 0 is the root cgroup "/";
-	 *   args:     the raw argv area, args separated by NUL, cut at args_len bytes.
+	 *   args:     the raw argv area, args separated by NUL, cut at args_len bytes;
+	 *   cwd:      fs->pwd as a path from the task's root, NUL-terminated (cwd_len bytes);
+	 *   exe:      mm->exe_file as a path from the task's root (exe_len bytes);
+	 *   env:      the raw environment area (KEY=value, NUL-separated), cut at env_len bytes.
 	 */
+};
+
+/* The acting task of every non-lifecycle record. */
+struct rtg_task {
+	__u32 pid;                      /* field 0: tgid */
+	__u32 tid;                      /* field 1: thread id */
+	__u64 start_boottime;           /* field 2: group_leader->start_boottime (pid reuse guard) */
+};
+
+/* connect (after it returned), accept (the new socket), bind, listen on AF_INET/AF_INET6. */
+struct rtg_net {
+	struct rtg_hdr hdr;             /* field 0: header, op = RTG_OP_NET */
+	struct rtg_task task;           /* field 1: acting task */
+	__s32 ret;                      /* field 2: syscall return value (connect: -EINPROGRESS is normal) */
+	__u16 family;                   /* field 3: AF_INET (2) or AF_INET6 (10) */
+	__u8 kind;                      /* field 4: enum rtg_net_kind */
+	__u8 protocol;                  /* field 5: IPPROTO_TCP (6), IPPROTO_UDP (17), ... (sk_protocol) */
+	__u16 sock_type;                /* field 6: SOCK_STREAM (1), SOCK_DGRAM (2), ... */
+	__u16 lport;                    /* field 7: local port, host order */
+	__u16 rport;                    /* field 8: remote port, host order (0 for bind/listen) */
+	__u16 _pad0;                    /* field 9: zero */
+	__u8 laddr[16];                 /* field 10: local address (IPv4 in the first 4 bytes) */
+	__u8 raddr[16];                 /* field 11: remote address */
+};
+
+/* connect on an AF_UNIX socket (after it returned). */
+struct rtg_unix {
+	struct rtg_hdr hdr;             /* field 0: header, op = RTG_OP_UNIX */
+	struct rtg_task task;           /* field 1: acting task */
+	__s32 ret;                      /* field 2: syscall return value */
+	__u16 sock_type;                /* field 3: SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
+	__u16 path_len;                 /* field 4: bytes of sun_path given (abstract names start with NUL) */
+	char path[RTG_UNIX_PATH_MAX];   /* field 5: sun_path as given */
+	__u32 _pad0;                    /* field 6: zero */
+};
+
+/* One DNS message sent to or received from port 53; the message follows (data_len bytes). */
+struct rtg_dns {
+	struct rtg_hdr hdr;             /* field 0: header, op = RTG_OP_DNS */
+	struct rtg_task task;           /* field 1: acting task */
+	__u16 family;                   /* field 2: AF_INET or AF_INET6 */
+	__u8 direction;                 /* field 3: 0 sent (query), 1 received (answer) */
+	__u8 protocol;                  /* field 4: IPPROTO_UDP or IPPROTO_TCP (TCP: 2-byte length prefix kept) */
+	__u16 lport;                    /* field 5: local port */
+	__u16 rport;                    /* field 6: the server's port (53) */
+	__u8 raddr[16];                 /* field 7: the server's address */
+	__u16 data_len;                 /* field 8: bytes of the message in the tail */
+	__u16 _pad0;                    /* field 9: zero */
+	__u32 msg_size;                 /* field 10: full size the syscall sent or received */
+};
+
+/* A file change; tail: path (path_len bytes, NUL-terminated), then path2. */
+struct rtg_file {
+	struct rtg_hdr hdr;             /* field 0: header, op = RTG_OP_FILE */
+	struct rtg_task task;           /* field 1: acting task */
+	__s32 ret;                      /* field 2: syscall return value */
+	__u8 kind;                      /* field 3: enum rtg_file_kind */
+	__u8 _pad0;                     /* field 4: zero */
+	__u16 path_len;                 /* field 5: tail bytes of path */
+	__u32 flags;                    /* field 6: open flags (write), rename/unlink flags */
+	__u32 mode;                     /* field 7: create or chmod mode */
+	__u16 path2_len;                /* field 8: tail bytes of path2 (0 when none) */
+	__u16 _pad1;                    /* field 9: zero */
+	__u32 _pad2;                    /* field 10: zero */
+};
+
+/* A process or privilege operation; tail: str (str_len bytes). */
+struct rtg_proc_op {
+	struct rtg_hdr hdr;             /* field 0: header, op = RTG_OP_PROC */
+	struct rtg_task task;           /* field 1: acting task */
+	__s32 ret;                      /* field 2: syscall return value */
+	__u8 kind;                      /* field 3: enum rtg_proc_kind */
+	__u8 _pad0;                     /* field 4: zero */
+	__u16 str_len;                  /* field 5: tail bytes */
+	__s64 arg0;                     /* field 6: see enum rtg_proc_kind */
+	__s64 arg1;                     /* field 7: see enum rtg_proc_kind */
+	__u32 target_pid;               /* field 8: ptrace / process_vm_writev target (as given) */
+	__u32 old_uid;                  /* field 9: creds before (cred) */
+	__u32 old_euid;                 /* field 10 */
+	__u32 new_uid;                  /* field 11: creds after the syscall returned */
+	__u32 new_euid;                 /* field 12 */
+	__u32 new_gid;                  /* field 13 */
+	__u32 new_egid;                 /* field 14 */
+	__u32 _pad1;                    /* field 15: zero */
+};
+
+/* A mount attempt; tail: source, target, fstype (each NUL-terminated). */
+struct rtg_mount {
+	struct rtg_hdr hdr;             /* field 0: header, op = RTG_OP_MOUNT */
+	struct rtg_task task;           /* field 1: acting task */
+	__s32 ret;                      /* field 2: syscall return value (failures are reported too) */
+	__u16 source_len;               /* field 3 */
+	__u16 target_len;               /* field 4 */
+	__u64 flags;                    /* field 5: MS_* flags */
+	__u16 fstype_len;               /* field 6 */
+	__u16 _pad0;                    /* field 7: zero */
+	__u32 _pad1;                    /* field 8: zero */
 };
 
 /* A new process (tp_btf/sched_process_fork); thread creation (CLONE_THREAD) is not reported. */
@@ -124,6 +287,10 @@ struct rtg_config {
 	__u32 ignore_tgid;              /* field 0: exec and exit of this process are not reported (0: none) */
 	__u32 max_args_bytes;           /* field 1: argv bytes copied per exec, capped at RTG_ARGS_MAX */
 	__u64 wakeup_bytes;             /* field 2: force a consumer wakeup when the ring holds >= this (0: never) */
+	__u32 max_env_bytes;            /* field 3: environment bytes copied per exec, capped at RTG_ENV_MAX */
+	__u32 prefix_count;             /* field 4: file path prefixes in use (0: every path) */
+	char prefix_len[RTG_PREFIX_SLOTS]; /* field 5: strlen of each prefix (as unsigned bytes) */
+	char prefixes[RTG_PREFIX_SLOTS * RTG_PREFIX_LEN]; /* field 6: NUL-terminated prefixes, RTG_PREFIX_LEN apart */
 };
 
 #endif /* RTGUARD_H */

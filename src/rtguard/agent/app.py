@@ -30,7 +30,7 @@ from rtguard.agent.export.http import AgentIdentity, HttpExporter
 from rtguard.agent.export.spool import DiskSpool
 from rtguard.agent.sensors.procfs.snapshot import snapshot
 from rtguard.agent.sensors.records import Sensor, SensorUnavailable
-from rtguard.model.codec import JsonDict
+from rtguard.model.codec import JsonDict, JsonValue
 from rtguard.model.events import EventKind, Host
 
 _log = logging.getLogger(__name__)
@@ -89,12 +89,26 @@ def step_host(state: AgentState) -> None:
 
 def _open_sensor(kind: str) -> Sensor:
     from rtguard.agent.sensors.bpf.sensor import BpfSensor
+    from rtguard.agent.sensors.procfs.fallback import ProcfsSensor
 
     if kind in ("auto", "ebpf"):
         sensor = BpfSensor()
-        sensor.start()
-        return sensor
-    raise SensorUnavailable(f"sensor {kind!r} is not available in this build; use --sensor ebpf")
+        try:
+            sensor.start()
+            return sensor
+        except SensorUnavailable as exc:
+            if kind == "ebpf":
+                raise
+            print(f"rtguard agent: eBPF sensor unavailable, falling back to procfs: {exc}", file=sys.stderr)
+            _log.warning("ebpf sensor unavailable, using procfs fallback", extra={"reason": str(exc)})
+            fallback = ProcfsSensor(reason=str(exc).splitlines()[0])
+            fallback.start()
+            return fallback
+    if kind == "procfs":
+        procfs = ProcfsSensor(reason="selected with --sensor procfs")
+        procfs.start()
+        return procfs
+    raise SensorUnavailable(f"unknown sensor {kind!r}: use auto, ebpf or procfs")
 
 
 def step_sensor(state: AgentState) -> None:
@@ -140,6 +154,7 @@ def heartbeat_payload(state: AgentState) -> JsonDict:
         "agent_id": state.exporter.agent_id if state.exporter else "",
         "agent_version": __version__,
         "sensor": state.sensor.name if state.sensor else "",
+        "blind_spots": list[JsonValue](state.sensor.blind_spots()) if state.sensor else [],
         "hostname": host.hostname if host else "",
         "instance_id": host.instance_id if host else "",
         "resource": dict(state.identity),
@@ -214,10 +229,14 @@ def pump(state: AgentState, timeout_ms: int = POLL_MS) -> int:
     # stay on the node (half the export volume of an exec storm). --export-exits sends them.
     skip_exits = not state.config.export_exits
     for rec in records:
-        event = table.on_record(rec)
-        if event is None or not enabled or (skip_exits and event.kind is EventKind.PROCESS_EXIT):
-            continue
-        processor.emit(event)
+        for event in table.events(rec):
+            if not enabled or (skip_exits and event.kind is EventKind.PROCESS_EXIT):
+                continue
+            processor.emit(event)
+    # DNS queries wait in the table for their answer; unanswered ones leave after a timeout.
+    for event in table.flush_dns(time.clock_gettime_ns(time.CLOCK_MONOTONIC)):
+        if enabled:
+            processor.emit(event)
     return len(records)
 
 

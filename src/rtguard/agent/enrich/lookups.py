@@ -18,7 +18,7 @@ from rtguard.agent.enrich.ecs import EcsAgentIntrospection, EcsResolver, EcsSour
 from rtguard.agent.enrich.hashing import Sha256Cache
 from rtguard.agent.enrich.process_cache import LiveDetails, Lookups
 from rtguard.agent.sensors.procfs.parse import parse_passwd
-from rtguard.agent.sensors.procfs.snapshot import PasswdCache, read_live
+from rtguard.agent.sensors.procfs.snapshot import PasswdCache, read_live, read_process
 from rtguard.agent.sensors.records import ExecRecord
 from rtguard.model.events import Container
 
@@ -147,5 +147,6 @@ def build_lookups(ecs_agent_uri: str, ecs_metadata_uri: str) -> tuple[Lookups, d
         container=_ContainerCache(resolver),
         sha256=sha256,
         user_name=lambda uid: users.get(uid, ""),
+        adopt=read_process,
     )
     return lookups, identity

@@ -3,8 +3,11 @@
 Keyed by host pid, each entry holds the current image of a process with a stable exec id
 (derived from boot id, pid, start time and exec time, so it survives pid reuse) and the exec
 id of its parent, which gives every event a full lineage, also for processes that started
-before the agent (seeded from the procfs snapshot). This is the only module that holds agent
-state about processes. It must not do I/O itself: look-ups (live /proc data, container and
+before the agent (seeded from the procfs snapshot). Every other record (network, DNS, files,
+process and privilege operations, mounts) becomes an event of the acting process from the
+table; ptrace and process_vm_writev also carry the target process. DNS queries are held until
+their answer comes (or a timeout) so that one ``dns_query`` event carries name, type, answers
+and rcode. This is the only module that holds agent state about processes. It must not do I/O itself: look-ups (live /proc data, container and
 ECS resolution, hashing) are injected as callables, so that it stays testable and the hot
 path never raises.
 """
@@ -19,19 +22,58 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Final
 
-from rtguard.agent.sensors.records import ExecRecord, ExitRecord, ForkRecord, Record
+from rtguard.agent.sensors.dns import parse_message
+from rtguard.agent.sensors.records import (
+    DnsRecord,
+    ExecRecord,
+    ExitRecord,
+    FileRecord,
+    ForkRecord,
+    MountRecord,
+    NetRecord,
+    ProcOpRecord,
+    Record,
+    UnixConnectRecord,
+)
 from rtguard.model.events import (
     Container,
+    CredPayload,
+    DnsPayload,
+    EmptyPayload,
     Event,
     EventKind,
     ExecPayload,
     ExitPayload,
+    FilePayload,
     Host,
     LineageEntry,
+    MemfdPayload,
+    ModulePayload,
+    MountPayload,
+    NetPayload,
+    Payload,
     Process,
+    TargetPayload,
+    UnixPayload,
 )
 
 MAX_LINEAGE: Final = 8
+DNS_ANSWER_TIMEOUT_NS: Final = 2_000_000_000
+MAX_PENDING_DNS: Final = 4096
+_NET_KINDS: Final = {
+    "connect": (EventKind.NET_CONNECT, "OUTBOUND"),
+    "accept": (EventKind.NET_ACCEPT, "INBOUND"),
+    "bind": (EventKind.NET_BIND, ""),
+    "listen": (EventKind.NET_LISTEN, ""),
+}
+_FILE_KINDS: Final = {
+    "write": EventKind.FILE_WRITE,
+    "rename": EventKind.FILE_RENAME,
+    "link": EventKind.FILE_LINK,
+    "symlink": EventKind.FILE_SYMLINK,
+    "unlink": EventKind.FILE_UNLINK,
+    "chmod": EventKind.FILE_CHMOD,
+}
 _CLK_TCK_NS: Final = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
@@ -55,6 +97,7 @@ class Lookups:
     container: Callable[[str, int], Container | None]
     sha256: Callable[[int, str, ExecRecord], str]
     user_name: Callable[[int], str]
+    adopt: Callable[[int], ExecRecord | None] = lambda _pid: None
 
 
 def _no_live(_pid: int) -> LiveDetails | None:
@@ -88,6 +131,17 @@ class _Entry:
     process: Process
     container: Container | None
     cgroup_path: str
+    pidns: int = 0
+
+
+@dataclass(slots=True)
+class _PendingDns:
+    ktime: int
+    entry: _Entry
+    name: str
+    qtype: str
+    protocol: str
+    server_ip: str
 
 
 class ProcessTable:
@@ -122,6 +176,9 @@ class ProcessTable:
         )
         self.evicted = 0
         self.exits_unknown = 0
+        self.unattributed = 0
+        self.dns_unparsed = 0
+        self._dns: OrderedDict[tuple[int, int, str], _PendingDns] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._table)
@@ -137,26 +194,219 @@ class ProcessTable:
             self._put(rec.pid, self._build(rec, live=None))
 
     def on_record(self, rec: Record) -> Event | None:
-        """Apply one record; return the event to export, or ``None`` (fork and unknown exits)."""
+        """Apply one record; return its first event, or ``None``. Prefer ``events``."""
+        out = self.events(rec)
+        return out[0] if out else None
+
+    def events(self, rec: Record) -> list[Event]:
+        """Apply one record and return the events it makes (often one; none for forks).
+
+        An exec whose effective uid differs from the previous image's also yields a
+        ``cred_change`` (syscall ``execve``: a set-uid binary). A DNS query yields nothing until
+        its answer arrives or ``DNS_ANSWER_TIMEOUT_NS`` passes (see ``flush_dns``).
+        """
         match rec:
             case ExecRecord():
-                entry = self._build(rec, live=self._lookups.live(rec.pid))
-                self._put(rec.pid, entry)
-                return self._event(
-                    EventKind.PROCESS_EXEC, rec.ktime, entry, ExecPayload(filename=rec.filename)
-                )
+                return self._on_exec(rec)
             case ForkRecord():
                 self._on_fork(rec)
-                return None
+                return []
             case ExitRecord():
                 gone = self._table.pop(rec.pid, None)
                 if gone is None:
                     self.exits_unknown += 1
-                    return None
-                return self._event(
-                    EventKind.PROCESS_EXIT, rec.ktime, gone, ExitPayload(exit_code=rec.exit_code)
+                    return []
+                return [
+                    self._event(EventKind.PROCESS_EXIT, rec.ktime, gone, ExitPayload(exit_code=rec.exit_code))
+                ]
+            case DnsRecord():
+                return self._on_dns(rec)
+        entry = self._actor(rec.pid, rec.start_boottime)
+        if entry is None:
+            self.unattributed += 1
+            return []
+        kind, payload = self._payload(rec, entry)
+        if isinstance(rec, ProcOpRecord) and rec.kind == "cred" and rec.result == 0:
+            self._apply_creds(rec.pid, entry, rec)
+        return [self._event(kind, rec.ktime, entry, payload)]
+
+    def flush_dns(self, now_ktime: int | None = None) -> list[Event]:
+        """Emit queries whose answer did not come within the timeout (all with ``None``)."""
+        out: list[Event] = []
+        while self._dns:
+            key, pend = next(iter(self._dns.items()))
+            if now_ktime is not None and now_ktime - pend.ktime < DNS_ANSWER_TIMEOUT_NS:
+                break
+            del self._dns[key]
+            out.append(self._dns_event(pend, (), ""))
+        return out
+
+    # ------------------------------------------------------------------ records → payloads
+
+    def _on_exec(self, rec: ExecRecord) -> list[Event]:
+        has_all = bool(rec.exe_path and rec.cwd and rec.env_seen and rec.stdio_sockets is not None)
+        before = self._table.get(rec.pid)
+        entry = self._build(rec, live=None if has_all else self._lookups.live(rec.pid))
+        self._put(rec.pid, entry)
+        out = [self._event(EventKind.PROCESS_EXEC, rec.ktime, entry, ExecPayload(filename=rec.filename))]
+        if before is not None and rec.ktime and before.process.euid != rec.euid:
+            out.append(
+                self._event(
+                    EventKind.CRED_CHANGE,
+                    rec.ktime,
+                    entry,
+                    CredPayload(
+                        syscall="execve",
+                        old_uid=before.process.uid,
+                        old_euid=before.process.euid,
+                        new_uid=rec.uid,
+                        new_euid=rec.euid,
+                        new_gid=rec.gid,
+                        new_egid=rec.egid,
+                    ),
                 )
+            )
+        return out
+
+    def _actor(self, pid: int, start_boottime: int) -> _Entry | None:
+        entry = self._table.get(pid)
+        if entry is not None:
+            return entry
+        rec = self._lookups.adopt(pid)
+        if rec is None or (start_boottime and rec.start_boottime // 10**7 != start_boottime // 10**7):
+            return None
+        entry = self._build(rec, live=None)
+        self._put(pid, entry)
+        return entry
+
+    def _target(self, actor: _Entry, pid: int) -> Process | None:
+        """The process ``pid`` names, as the actor sees pids (its own pid namespace)."""
+        if actor.process.ns_pid in (0, actor.process.pid):
+            hit = self._table.get(pid)
+            return hit.process if hit else None
+        for entry in reversed(self._table.values()):
+            if entry.pidns == actor.pidns and entry.process.ns_pid == pid:
+                return entry.process
         return None
+
+    def _payload(self, rec: Record, actor: _Entry) -> tuple[EventKind, Payload]:
+        match rec:
+            case NetRecord():
+                kind, direction = _NET_KINDS[rec.kind]
+                return kind, NetPayload(
+                    family=rec.family,
+                    protocol=rec.protocol,
+                    local_ip=rec.local_ip,
+                    local_port=rec.local_port,
+                    remote_ip=rec.remote_ip,
+                    remote_port=rec.remote_port,
+                    direction=direction,
+                )
+            case UnixConnectRecord():
+                return EventKind.UNIX_CONNECT, UnixPayload(path=rec.path)
+            case FileRecord():
+                kind = _FILE_KINDS[rec.kind]
+                if rec.kind == "symlink":  # path: the new link; target_path: what it points to
+                    return kind, FilePayload(path=rec.path2, target_path=rec.path, flags=rec.flags)
+                return kind, FilePayload(
+                    path=os.path.normpath(rec.path) if rec.path.startswith("/") else rec.path,
+                    target_path=os.path.normpath(rec.path2) if rec.path2.startswith("/") else rec.path2,
+                    flags=rec.flags,
+                    mode=rec.mode,
+                )
+            case MountRecord():
+                return EventKind.MOUNT, MountPayload(
+                    source=rec.source,
+                    target=rec.target,
+                    fstype=rec.fstype,
+                    flags=rec.flags,
+                    result=rec.result,
+                )
+            case ProcOpRecord():
+                return self._proc_payload(rec, actor)
+        return EventKind.PROCESS_EXEC, EmptyPayload()  # unreachable: every record kind is matched
+
+    def _proc_payload(self, rec: ProcOpRecord, actor: _Entry) -> tuple[EventKind, Payload]:
+        match rec.kind:
+            case "ptrace":
+                target = self._target(actor, rec.target_pid) if rec.target_pid else None
+                return EventKind.PTRACE, TargetPayload(
+                    target_pid=rec.target_pid, request=rec.arg0, target=target
+                )
+            case "vm_write":
+                target = self._target(actor, rec.target_pid)
+                return EventKind.PROCESS_VM_WRITE, TargetPayload(target_pid=rec.target_pid, target=target)
+            case "memfd":
+                return EventKind.MEMFD_CREATE, MemfdPayload(name=rec.text, flags=rec.arg0)
+            case "userfaultfd":
+                return EventKind.USERFAULTFD, EmptyPayload()
+            case "module":
+                return EventKind.MODULE_LOAD, ModulePayload(name=rec.text)
+        return EventKind.CRED_CHANGE, CredPayload(
+            syscall=rec.syscall,
+            old_uid=rec.old_uid,
+            old_euid=rec.old_euid,
+            new_uid=rec.new_uid,
+            new_euid=rec.new_euid,
+            new_gid=rec.new_gid,
+            new_egid=rec.new_egid,
+        )
+
+    def _apply_creds(self, pid: int, entry: _Entry, rec: ProcOpRecord) -> None:
+        entry.process = replace(
+            entry.process, uid=rec.new_uid, euid=rec.new_euid, gid=rec.new_gid, egid=rec.new_egid
+        )
+
+    def _on_dns(self, rec: DnsRecord) -> list[Event]:
+        msg = parse_message(rec.message, tcp=rec.protocol == "TCP")
+        if msg is None:
+            if len(rec.message) > 2:
+                self.dns_unparsed += 1
+            return []
+        out = self.flush_dns(rec.ktime) if rec.ktime else []
+        key = (rec.pid, msg.txid, msg.name)
+        if not msg.is_response:
+            if key in self._dns:
+                return out
+            entry = self._actor(rec.pid, rec.start_boottime) if rec.pid else None
+            if entry is None:
+                entry = self._anonymous()
+            self._dns[key] = _PendingDns(
+                ktime=rec.ktime,
+                entry=entry,
+                name=msg.name,
+                qtype=msg.qtype,
+                protocol=rec.protocol,
+                server_ip=rec.server_ip,
+            )
+            while len(self._dns) > MAX_PENDING_DNS:
+                _k, old = self._dns.popitem(last=False)
+                out.append(self._dns_event(old, (), ""))
+            return out
+        pend = self._dns.pop(key, None)
+        if pend is None:  # the query was not seen (agent started in between): report the answer
+            entry = (self._actor(rec.pid, rec.start_boottime) if rec.pid else None) or self._anonymous()
+            pend = _PendingDns(
+                ktime=rec.ktime, entry=entry, name=msg.name, qtype=msg.qtype, protocol=rec.protocol,
+                server_ip=rec.server_ip,
+            )  # fmt: skip
+        out.append(self._dns_event(pend, msg.answers, msg.rcode, rec.ktime))
+        return out
+
+    def _dns_event(self, pend: _PendingDns, answers: tuple[str, ...], rcode: str, ktime: int = 0) -> Event:
+        payload = DnsPayload(
+            name=pend.name,
+            qtype=pend.qtype,
+            answers=answers,
+            rcode=rcode,
+            protocol=pend.protocol,
+            server_ip=pend.server_ip,
+        )
+        return self._event(EventKind.DNS_QUERY, pend.ktime or ktime, pend.entry, payload)
+
+    def _anonymous(self) -> _Entry:
+        """The actor of traffic no process can be named for (packet capture)."""
+        return _Entry(process=Process(exec_id="", pid=0, name=""), container=None, cgroup_path="")
 
     # ------------------------------------------------------------------ internals
 
@@ -175,7 +425,10 @@ class ProcessTable:
             start_time=self._boot_offset + rec.child_start_boottime if rec.child_start_boottime else 0,
         )
         self._put(
-            rec.child_pid, _Entry(process=child, container=parent.container, cgroup_path=parent.cgroup_path)
+            rec.child_pid,
+            _Entry(
+                process=child, container=parent.container, cgroup_path=parent.cgroup_path, pidns=parent.pidns
+            ),
         )
 
     def _build(self, rec: ExecRecord, live: LiveDetails | None) -> _Entry:
@@ -183,7 +436,7 @@ class ProcessTable:
         parent_id = parent.process.exec_id if parent else ""
         if not parent_id and rec.ppid:
             parent_id = make_exec_id(self._host.boot_id, rec.ppid, rec.parent_start_boottime, 0)
-        exe_path = (live.exe_path if live and live.exe_path else "") or rec.filename
+        exe_path = rec.exe_path or (live.exe_path if live and live.exe_path else "") or rec.filename
         cwd = rec.cwd or (live.cwd if live else "")
         if exe_path and not exe_path.startswith("/") and cwd.startswith("/"):
             exe_path = os.path.normpath(os.path.join(cwd, exe_path))
@@ -209,12 +462,17 @@ class ProcessTable:
             egid=rec.egid,
             user_name=user,
             start_time=self._boot_offset + rec.start_boottime if rec.start_boottime else 0,
-            ld_preload=live.ld_preload if live else "",
-            ld_library_path=live.ld_library_path if live else "",
-            exe_from_memfd=exe_path.startswith("/memfd:"),
-            stdio_sockets=live.stdio_sockets if live else (False, False, False),
+            ld_preload=rec.ld_preload if rec.env_seen else (live.ld_preload if live else ""),
+            ld_library_path=rec.ld_library_path if rec.env_seen else (live.ld_library_path if live else ""),
+            exe_from_memfd=rec.exe_from_memfd or exe_path.startswith("/memfd:"),
+            exe_written_after_start=rec.exe_on_upper and container is not None,
+            stdio_sockets=(
+                rec.stdio_sockets
+                if rec.stdio_sockets is not None
+                else (live.stdio_sockets if live else (False, False, False))
+            ),
         )
-        return _Entry(process=process, container=container, cgroup_path=rec.cgroup_path)
+        return _Entry(process=process, container=container, cgroup_path=rec.cgroup_path, pidns=rec.pidns)
 
     def _container(self, rec: ExecRecord, parent: _Entry | None) -> Container | None:
         if parent is not None and parent.cgroup_path == rec.cgroup_path and parent.container is not None:
@@ -256,7 +514,7 @@ class ProcessTable:
             pid = p.ppid
         return tuple(out)
 
-    def _event(self, kind: EventKind, ktime: int, entry: _Entry, payload: ExecPayload | ExitPayload) -> Event:
+    def _event(self, kind: EventKind, ktime: int, entry: _Entry, payload: Payload) -> Event:
         wall = self._mono_offset + ktime if ktime else time.time_ns()
         return Event(
             kind=kind,

@@ -1,6 +1,7 @@
 """Raw sensor records: what a sensor hands to enrichment, before any look-up.
 
-Every sensor (eBPF, procfs snapshot, proc connector, ptrace sidecar) produces these records;
+Every sensor (eBPF, procfs snapshot, proc connector, packet capture, ptrace sidecar) produces
+these records;
 ``rtguard.agent.enrich`` turns them into model ``Event`` objects. Pure data, no I/O. Times:
 ``ktime`` is CLOCK_MONOTONIC nanoseconds (``bpf_ktime_get_ns``; 0 when unknown);
 ``start_boottime`` is the task's start in CLOCK_BOOTTIME nanoseconds, the clock behind the
@@ -41,6 +42,13 @@ class ExecRecord:
     exe_mtime: int = 0
     cwd: str = ""
     from_snapshot: bool = False
+    exe_path: str = ""
+    env_seen: bool = False
+    ld_preload: str = ""
+    ld_library_path: str = ""
+    stdio_sockets: tuple[bool, bool, bool] | None = None
+    exe_from_memfd: bool = False
+    exe_on_upper: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,7 +72,138 @@ class ExitRecord:
     exit_code: int = 0
 
 
-Record = ExecRecord | ForkRecord | ExitRecord
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetRecord:
+    """A connect (after it returned), accept, bind or listen on an IPv4/IPv6 socket.
+
+    ``kind`` is ``connect``, ``accept``, ``bind`` or ``listen``; ports in host order;
+    addresses as text (``""`` when unknown).
+    """
+
+    ktime: int = 0
+    pid: int
+    tid: int = 0
+    start_boottime: int = 0
+    kind: str
+    result: int = 0
+    family: int = 2
+    protocol: int = 0
+    sock_type: int = 0
+    local_ip: str = ""
+    local_port: int = 0
+    remote_ip: str = ""
+    remote_port: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnixConnectRecord:
+    """A connect on a unix socket; abstract names are shown as ``@name``."""
+
+    ktime: int = 0
+    pid: int
+    tid: int = 0
+    start_boottime: int = 0
+    path: str
+    result: int = 0
+    sock_type: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DnsRecord:
+    """One DNS message sent to (``outgoing``) or received from a server on port 53.
+
+    ``message`` is the raw DNS message (a TCP length prefix, when present, is kept; the parser
+    strips it). ``pid`` is 0 when the source cannot attribute it (packet capture).
+    """
+
+    ktime: int = 0
+    pid: int = 0
+    tid: int = 0
+    start_boottime: int = 0
+    outgoing: bool
+    protocol: str = "UDP"
+    server_ip: str = ""
+    server_port: int = 53
+    local_port: int = 0
+    message: bytes = b""
+    truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileRecord:
+    """A file change: ``kind`` is write, rename, link, symlink, unlink or chmod.
+
+    ``path`` is as the process sees it (from its root); ``path2`` is the new name of a rename
+    or link, or the link itself for a symlink (whose ``path`` is the target as given).
+    """
+
+    ktime: int = 0
+    pid: int
+    tid: int = 0
+    start_boottime: int = 0
+    kind: str
+    path: str
+    path2: str = ""
+    flags: int = 0
+    mode: int = 0
+    result: int = 0
+    truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcOpRecord:
+    """ptrace, process_vm_writev, memfd_create, userfaultfd, module load or a credential change.
+
+    ``kind`` is ``ptrace``, ``vm_write``, ``memfd``, ``userfaultfd``, ``module`` or ``cred``;
+    ``arg0``/``arg1`` carry the request/flags (see ``bpf/rtguard.h``); ``text`` the memfd name or
+    module parameters; ``syscall`` the credential syscall's name.
+    """
+
+    ktime: int = 0
+    pid: int
+    tid: int = 0
+    start_boottime: int = 0
+    kind: str
+    result: int = 0
+    arg0: int = 0
+    arg1: int = 0
+    target_pid: int = 0
+    text: str = ""
+    syscall: str = ""
+    old_uid: int = 0
+    old_euid: int = 0
+    new_uid: int = 0
+    new_euid: int = 0
+    new_gid: int = 0
+    new_egid: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MountRecord:
+    """A mount attempt, failing ones too (``result`` < 0)."""
+
+    ktime: int = 0
+    pid: int
+    tid: int = 0
+    start_boottime: int = 0
+    source: str = ""
+    target: str = ""
+    fstype: str = ""
+    flags: int = 0
+    result: int = 0
+
+
+Record = (
+    ExecRecord
+    | ForkRecord
+    | ExitRecord
+    | NetRecord
+    | UnixConnectRecord
+    | DnsRecord
+    | FileRecord
+    | ProcOpRecord
+    | MountRecord
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,7 +219,8 @@ class Sensor(Protocol):
 
     ``start`` opens and attaches (raising ``SensorUnavailable`` with a reason a user can act
     on); ``poll`` drains whatever is ready, waiting up to ``timeout_ms``, and returns an empty
-    list when nothing came; ``close`` detaches and always succeeds. Not thread-safe: one
+    list when nothing came; ``blind_spots`` lists, in words a user understands, the event
+    classes this sensor cannot see here; ``close`` detaches and always succeeds. Not thread-safe: one
     thread polls.
     """
 
@@ -91,6 +231,8 @@ class Sensor(Protocol):
     def poll(self, timeout_ms: int) -> list[Record]: ...
 
     def stats(self) -> SensorStats: ...
+
+    def blind_spots(self) -> list[str]: ...
 
     def close(self) -> None: ...
 

@@ -30,6 +30,18 @@ CONSTANTS: dict[str, int] = {
     "RTG_CGROUP_NAME_MAX": abi.CGROUP_NAME_MAX,
     "RTG_ARGS_MAX": abi.ARGS_MAX,
     "RTG_CNT_MAX": abi.COUNTER_SLOTS,
+    "RTG_PATH_MAX": abi.PATH_MAX,
+    "RTG_PATH_DEPTH": abi.PATH_DEPTH,
+    "RTG_ENV_MAX": abi.ENV_MAX,
+    "RTG_UNIX_PATH_MAX": abi.UNIX_PATH_MAX,
+    "RTG_DNS_MAX": abi.DNS_MAX,
+    "RTG_STR_MAX": abi.STR_MAX,
+    "RTG_PREFIX_SLOTS": abi.PREFIX_SLOTS,
+    "RTG_PREFIX_LEN": abi.PREFIX_LEN,
+    **{f"RTG_NET_{m.name}": m.value for m in abi.NetKind},
+    **{f"RTG_FILE_{m.name}": m.value for m in abi.FileKind},
+    **{f"RTG_PROC_{m.name}": m.value for m in abi.ProcKind},
+    **{f"RTG_{m.name}": int(m) for m in abi.Stdio if m.name},
     **{f"RTG_OP_{m.name}": m.value for m in abi.Op},
     **{f"RTG_F_{m.name}": int(m) for m in abi.Flag if m.name},
     **{f"RTG_CNT_{m.name}": m.value for m in abi.Counter},
@@ -122,7 +134,10 @@ def test_every_header_enum_constant_is_mirrored() -> None:
     names = {
         tok.split("=")[0].strip()
         for line in text.splitlines()
-        if (tok := line.strip()).startswith(("RTG_OP_", "RTG_F_", "RTG_CNT_")) and "=" in tok
+        if (tok := line.strip()).startswith(
+            ("RTG_OP_", "RTG_F_", "RTG_CNT_", "RTG_NET_", "RTG_FILE_", "RTG_PROC_", "RTG_STD")
+        )
+        and "=" in tok
     }
     assert names, "no enum constants found in rtguard.h"
     assert names <= set(CONSTANTS), names - set(CONSTANTS)

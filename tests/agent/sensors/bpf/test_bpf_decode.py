@@ -30,6 +30,9 @@ def exec_raw(
     filename: bytes = b"/bin/echo\0",
     cgroup_leaf_first: tuple[bytes, ...] = (),
     args: bytes = b"/bin/echo\0hello\0world\0",
+    cwd: bytes = b"/root\0",
+    exe: bytes = b"/usr/bin/echo\0",
+    env: bytes = b"PATH=/bin\0LD_PRELOAD=/tmp/x.so\0HOME=/root\0",
     flags: int = 0,
     abi_major: int = abi.ABI_MAJOR,
     size: int | None = None,
@@ -61,10 +64,15 @@ def exec_raw(
         args_len=len(args),
         cgroup_depth=len(cgroup_leaf_first) if depth is None else depth,
         comm=b"echo",
+        cwd_len=len(cwd),
+        exe_len=len(exe),
+        env_len=len(env),
+        env_size=len(env),
+        stdio=0b101,
     )
     for key, value in fields.items():
         setattr(rec, key, value)
-    body = bytes(rec)[ctypes.sizeof(abi.RtgHdr) :] + filename + cg + args
+    body = bytes(rec)[ctypes.sizeof(abi.RtgHdr) :] + filename + cg + args + cwd + exe + env
     total = ctypes.sizeof(abi.RtgHdr) + len(body)
     hdr = abi.RtgHdr(op=abi.Op.EXEC, abi_major=abi_major, flags=flags, size=total if size is None else size)
     hdr.ktime = 42
@@ -73,7 +81,7 @@ def exec_raw(
 
 def test_exec_golden() -> None:
     raw = exec_raw(cgroup_leaf_first=(HEX64.encode(), b"5f1d3e0a", b"ecs"))
-    assert len(raw) == EXEC_FIXED + 10 + (65 + 9 + 4) + 22
+    assert len(raw) == EXEC_FIXED + 10 + (65 + 9 + 4) + 22 + 6 + 14 + 42
     assert decode(raw) == ExecRecord(
         ktime=42,
         pid=1234,
@@ -97,19 +105,25 @@ def test_exec_golden() -> None:
         exe_dev=os.makedev(254, 1),
         exe_ino=260249,
         exe_mtime=1663687647_123456789,
+        cwd="/root",
+        exe_path="/usr/bin/echo",
+        env_seen=True,
+        ld_preload="/tmp/x.so",
+        ld_library_path="",
+        stdio_sockets=(True, False, True),
     )
 
 
 def test_fork_golden_bytes() -> None:
     # Packed by hand from the header's field list, independently of abi.py.
-    raw = struct.pack("<BBHIQIIQQ", 2, 1, 0, 40, 99, 10, 11, 1_000, 2_000)
+    raw = struct.pack("<BBHIQIIQQ", 2, 2, 0, 40, 99, 10, 11, 1_000, 2_000)
     assert decode(raw) == ForkRecord(
         ktime=99, parent_pid=10, child_pid=11, parent_start_boottime=1_000, child_start_boottime=2_000
     )
 
 
 def test_exit_golden_bytes() -> None:
-    raw = struct.pack("<BBHIQIIQ", 3, 1, 0, 32, 7, 55, 9 | 0x80, 3_000)
+    raw = struct.pack("<BBHIQIIQ", 3, 2, 0, 32, 7, 55, 9 | 0x80, 3_000)
     assert decode(raw) == ExitRecord(ktime=7, pid=55, start_boottime=3_000, exit_code=0x89)
 
 
@@ -171,14 +185,14 @@ def test_malformed_records_are_typed_errors() -> None:
     good = exec_raw(cgroup_leaf_first=(b"docker",))
     assert _kind(b"") is DecodeErrorKind.TOO_SHORT
     assert _kind(good[:10]) is DecodeErrorKind.TOO_SHORT
-    assert _kind(b"\x09" + good[1:]) is DecodeErrorKind.UNKNOWN_OP
+    assert _kind(b"\x7f" + good[1:]) is DecodeErrorKind.UNKNOWN_OP
     assert _kind(exec_raw(abi_major=abi.ABI_MAJOR + 1)) is DecodeErrorKind.ABI_MISMATCH
     assert _kind(exec_raw(size=12345)) is DecodeErrorKind.BAD_SIZE
     assert _kind(exec_raw(args_len=3)) is DecodeErrorKind.BAD_TAIL
     assert _kind(exec_raw(cgroup_leaf_first=(b"a", b"b"), depth=1)) is DecodeErrorKind.BAD_TAIL
     assert _kind(exec_raw(depth=abi.CGROUP_MAX_DEPTH + 1)) is DecodeErrorKind.BAD_TAIL
-    assert _kind(struct.pack("<BBHIQIIQQ", 2, 1, 0, 48, 0, 1, 2, 3, 4) + bytes(8)) is DecodeErrorKind.BAD_SIZE
-    short_exit = struct.pack("<BBHIQII", 3, 1, 0, 24, 0, 1, 2)
+    assert _kind(struct.pack("<BBHIQIIQQ", 2, 2, 0, 48, 0, 1, 2, 3, 4) + bytes(8)) is DecodeErrorKind.BAD_SIZE
+    short_exit = struct.pack("<BBHIQII", 3, 2, 0, 24, 0, 1, 2)
     assert _kind(short_exit) is DecodeErrorKind.BAD_SIZE
     err = decode(b"\x09" + good[1:])
     assert isinstance(err, DecodeError)

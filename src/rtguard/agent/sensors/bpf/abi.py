@@ -24,22 +24,41 @@ __all__ = [
     "CGROUP_NAME_MAX",
     "COMM_LEN",
     "COUNTER_SLOTS",
+    "DNS_MAX",
+    "ENV_MAX",
     "FILENAME_MAX",
+    "PATH_DEPTH",
+    "PATH_MAX",
+    "PREFIX_LEN",
+    "PREFIX_SLOTS",
     "STRUCTS",
+    "STR_MAX",
+    "UNIX_PATH_MAX",
     "Counter",
+    "FileKind",
     "Flag",
+    "NetKind",
     "Op",
+    "ProcKind",
     "RtgConfig",
+    "RtgDns",
     "RtgExec",
     "RtgExit",
+    "RtgFile",
     "RtgFork",
     "RtgHdr",
+    "RtgMount",
+    "RtgNet",
+    "RtgProcOp",
+    "RtgTask",
+    "RtgUnix",
+    "Stdio",
     "abi_version_code",
     "flat_fields",
     "struct_format",
 ]
 
-ABI_MAJOR: Final = 1
+ABI_MAJOR: Final = 2
 ABI_MINOR: Final = 0
 ABI_PATCH: Final = 0
 ABI_VERSION: Final = f"{ABI_MAJOR}.{ABI_MINOR}.{ABI_PATCH}"
@@ -50,6 +69,14 @@ CGROUP_MAX_DEPTH: Final = 6
 CGROUP_NAME_MAX: Final = 128
 ARGS_MAX: Final = 4096
 COUNTER_SLOTS: Final = 8
+PATH_MAX: Final = 1024
+PATH_DEPTH: Final = 32
+ENV_MAX: Final = 4096
+UNIX_PATH_MAX: Final = 108
+DNS_MAX: Final = 512
+STR_MAX: Final = 256
+PREFIX_SLOTS: Final = 16
+PREFIX_LEN: Final = 64
 
 
 def abi_version_code(major: int, minor: int, patch: int) -> int:
@@ -63,6 +90,43 @@ class Op(enum.IntEnum):
     EXEC = 1
     FORK = 2
     EXIT = 3
+    NET = 4
+    UNIX = 5
+    DNS = 6
+    FILE = 7
+    PROC = 8
+    MOUNT = 9
+
+
+class NetKind(enum.IntEnum):
+    """``enum rtg_net_kind``."""
+
+    CONNECT = 1
+    ACCEPT = 2
+    BIND = 3
+    LISTEN = 4
+
+
+class FileKind(enum.IntEnum):
+    """``enum rtg_file_kind``."""
+
+    WRITE = 1
+    RENAME = 2
+    LINK = 3
+    SYMLINK = 4
+    UNLINK = 5
+    CHMOD = 6
+
+
+class ProcKind(enum.IntEnum):
+    """``enum rtg_proc_kind``."""
+
+    PTRACE = 1
+    VM_WRITE = 2
+    MEMFD = 3
+    USERFAULTFD = 4
+    MODULE = 5
+    CRED = 6
 
 
 class Flag(enum.IntFlag):
@@ -75,6 +139,19 @@ class Flag(enum.IntFlag):
     CGROUP_DEEP = 1 << 4
     CGROUP_DFL = 1 << 5
     NO_EXE = 1 << 6
+    EXE_MEMFD = 1 << 7
+    EXE_UPPER = 1 << 8
+    ENV_TRUNC = 1 << 9
+    PATH_TRUNC = 1 << 10
+    DATA_TRUNC = 1 << 11
+
+
+class Stdio(enum.IntFlag):
+    """``enum rtg_stdio``: bits of ``rtg_exec.stdio``."""
+
+    STDIN_SOCK = 1 << 0
+    STDOUT_SOCK = 1 << 1
+    STDERR_SOCK = 1 << 2
 
 
 class Counter(enum.IntEnum):
@@ -83,6 +160,8 @@ class Counter(enum.IntEnum):
     LOST_RINGBUF_FULL = 0
     EMITTED = 1
     WAKEUPS = 2
+    LOST_PENDING_FULL = 3
+    FILTERED = 4
 
 
 class RtgHdr(ctypes.Structure):
@@ -123,8 +202,14 @@ class RtgExec(ctypes.Structure):
         ("cgroup_len", ctypes.c_uint16),
         ("args_len", ctypes.c_uint16),
         ("cgroup_depth", ctypes.c_uint8),
-        ("_pad0", ctypes.c_uint8),
+        ("stdio", ctypes.c_uint8),
         ("comm", ctypes.c_char * COMM_LEN),
+        ("cwd_len", ctypes.c_uint16),
+        ("exe_len", ctypes.c_uint16),
+        ("env_len", ctypes.c_uint16),
+        ("_pad1", ctypes.c_uint16),
+        ("env_size", ctypes.c_uint32),
+        ("_pad2", ctypes.c_uint32),
     )
 
 
@@ -151,6 +236,124 @@ class RtgExit(ctypes.Structure):
     )
 
 
+class RtgTask(ctypes.Structure):
+    """``struct rtg_task``: the acting task of every non-lifecycle record."""
+
+    _fields_ = (
+        ("pid", ctypes.c_uint32),
+        ("tid", ctypes.c_uint32),
+        ("start_boottime", ctypes.c_uint64),
+    )
+
+
+class RtgNet(ctypes.Structure):
+    """``struct rtg_net``."""
+
+    _fields_ = (
+        ("hdr", RtgHdr),
+        ("task", RtgTask),
+        ("ret", ctypes.c_int32),
+        ("family", ctypes.c_uint16),
+        ("kind", ctypes.c_uint8),
+        ("protocol", ctypes.c_uint8),
+        ("sock_type", ctypes.c_uint16),
+        ("lport", ctypes.c_uint16),
+        ("rport", ctypes.c_uint16),
+        ("_pad0", ctypes.c_uint16),
+        ("laddr", ctypes.c_char * 16),
+        ("raddr", ctypes.c_char * 16),
+    )
+
+
+class RtgUnix(ctypes.Structure):
+    """``struct rtg_unix``."""
+
+    _fields_ = (
+        ("hdr", RtgHdr),
+        ("task", RtgTask),
+        ("ret", ctypes.c_int32),
+        ("sock_type", ctypes.c_uint16),
+        ("path_len", ctypes.c_uint16),
+        ("path", ctypes.c_char * UNIX_PATH_MAX),
+        ("_pad0", ctypes.c_uint32),
+    )
+
+
+class RtgDns(ctypes.Structure):
+    """``struct rtg_dns``: the message follows (``data_len`` bytes)."""
+
+    _fields_ = (
+        ("hdr", RtgHdr),
+        ("task", RtgTask),
+        ("family", ctypes.c_uint16),
+        ("direction", ctypes.c_uint8),
+        ("protocol", ctypes.c_uint8),
+        ("lport", ctypes.c_uint16),
+        ("rport", ctypes.c_uint16),
+        ("raddr", ctypes.c_char * 16),
+        ("data_len", ctypes.c_uint16),
+        ("_pad0", ctypes.c_uint16),
+        ("msg_size", ctypes.c_uint32),
+    )
+
+
+class RtgFile(ctypes.Structure):
+    """``struct rtg_file``: ``path`` then ``path2`` follow."""
+
+    _fields_ = (
+        ("hdr", RtgHdr),
+        ("task", RtgTask),
+        ("ret", ctypes.c_int32),
+        ("kind", ctypes.c_uint8),
+        ("_pad0", ctypes.c_uint8),
+        ("path_len", ctypes.c_uint16),
+        ("flags", ctypes.c_uint32),
+        ("mode", ctypes.c_uint32),
+        ("path2_len", ctypes.c_uint16),
+        ("_pad1", ctypes.c_uint16),
+        ("_pad2", ctypes.c_uint32),
+    )
+
+
+class RtgProcOp(ctypes.Structure):
+    """``struct rtg_proc_op``: a string follows (``str_len`` bytes)."""
+
+    _fields_ = (
+        ("hdr", RtgHdr),
+        ("task", RtgTask),
+        ("ret", ctypes.c_int32),
+        ("kind", ctypes.c_uint8),
+        ("_pad0", ctypes.c_uint8),
+        ("str_len", ctypes.c_uint16),
+        ("arg0", ctypes.c_int64),
+        ("arg1", ctypes.c_int64),
+        ("target_pid", ctypes.c_uint32),
+        ("old_uid", ctypes.c_uint32),
+        ("old_euid", ctypes.c_uint32),
+        ("new_uid", ctypes.c_uint32),
+        ("new_euid", ctypes.c_uint32),
+        ("new_gid", ctypes.c_uint32),
+        ("new_egid", ctypes.c_uint32),
+        ("_pad1", ctypes.c_uint32),
+    )
+
+
+class RtgMount(ctypes.Structure):
+    """``struct rtg_mount``: source, target and fstype follow."""
+
+    _fields_ = (
+        ("hdr", RtgHdr),
+        ("task", RtgTask),
+        ("ret", ctypes.c_int32),
+        ("source_len", ctypes.c_uint16),
+        ("target_len", ctypes.c_uint16),
+        ("flags", ctypes.c_uint64),
+        ("fstype_len", ctypes.c_uint16),
+        ("_pad0", ctypes.c_uint16),
+        ("_pad1", ctypes.c_uint32),
+    )
+
+
 class RtgConfig(ctypes.Structure):
     """``struct rtg_config``: the knobs in ``.rodata`` (global ``rtg_cfg``)."""
 
@@ -158,6 +361,10 @@ class RtgConfig(ctypes.Structure):
         ("ignore_tgid", ctypes.c_uint32),
         ("max_args_bytes", ctypes.c_uint32),
         ("wakeup_bytes", ctypes.c_uint64),
+        ("max_env_bytes", ctypes.c_uint32),
+        ("prefix_count", ctypes.c_uint32),
+        ("prefix_len", ctypes.c_char * PREFIX_SLOTS),
+        ("prefixes", ctypes.c_char * (PREFIX_SLOTS * PREFIX_LEN)),
     )
 
 
@@ -167,6 +374,13 @@ STRUCTS: Final[dict[str, type[ctypes.Structure]]] = {
     "rtg_exec": RtgExec,
     "rtg_fork": RtgFork,
     "rtg_exit": RtgExit,
+    "rtg_task": RtgTask,
+    "rtg_net": RtgNet,
+    "rtg_unix": RtgUnix,
+    "rtg_dns": RtgDns,
+    "rtg_file": RtgFile,
+    "rtg_proc_op": RtgProcOp,
+    "rtg_mount": RtgMount,
     "rtg_config": RtgConfig,
 }
 

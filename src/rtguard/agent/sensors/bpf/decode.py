@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import ipaddress
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,7 +19,18 @@ from types import MappingProxyType
 from typing import Final
 
 from rtguard.agent.sensors.bpf import abi
-from rtguard.agent.sensors.records import ExecRecord, ExitRecord, ForkRecord, Record
+from rtguard.agent.sensors.records import (
+    DnsRecord,
+    ExecRecord,
+    ExitRecord,
+    FileRecord,
+    ForkRecord,
+    MountRecord,
+    NetRecord,
+    ProcOpRecord,
+    Record,
+    UnixConnectRecord,
+)
 
 __all__ = [
     "DECODERS",
@@ -28,6 +40,8 @@ __all__ = [
     "Decoder",
     "cgroup_path",
     "decode",
+    "env_loader_vars",
+    "ip_text",
     "split_args",
     "user_dev",
 ]
@@ -61,6 +75,30 @@ _HDR: Final = struct.Struct(abi.struct_format(abi.RtgHdr))
 _EXEC: Final = struct.Struct(abi.struct_format(abi.RtgExec))
 _FORK: Final = struct.Struct(abi.struct_format(abi.RtgFork))
 _EXIT: Final = struct.Struct(abi.struct_format(abi.RtgExit))
+_NET: Final = struct.Struct(abi.struct_format(abi.RtgNet))
+_UNIX: Final = struct.Struct(abi.struct_format(abi.RtgUnix))
+_DNS: Final = struct.Struct(abi.struct_format(abi.RtgDns))
+_FILE: Final = struct.Struct(abi.struct_format(abi.RtgFile))
+_PROC: Final = struct.Struct(abi.struct_format(abi.RtgProcOp))
+_MOUNT: Final = struct.Struct(abi.struct_format(abi.RtgMount))
+_EXE_MEMFD: Final = int(abi.Flag.EXE_MEMFD)
+_EXE_UPPER: Final = int(abi.Flag.EXE_UPPER)
+_PATH_TRUNC: Final = int(abi.Flag.PATH_TRUNC)
+_DATA_TRUNC: Final = int(abi.Flag.DATA_TRUNC)
+_AF_INET6: Final = 10
+_PROTO_NAMES: Final = {6: "TCP", 17: "UDP"}
+_NET_KINDS: Final = {k.value: k.name.lower() for k in abi.NetKind}
+_FILE_KINDS: Final = {k.value: k.name.lower() for k in abi.FileKind}
+_PROC_KINDS: Final = {k.value: k.name.lower() for k in abi.ProcKind}
+# x86-64 syscall numbers of the credential syscalls the kernel program watches.
+CRED_SYSCALLS: Final = {
+    105: "setuid",
+    106: "setgid",
+    113: "setreuid",
+    114: "setregid",
+    117: "setresuid",
+    119: "setresgid",
+}
 # Plain ints: IntFlag arithmetic costs ~1 µs per operation on the hot path.
 _ARGS_CUT: Final = int(abi.Flag.ARGS_TRUNC | abi.Flag.ARGS_FAULT)
 _CGROUP_DEEP: Final = int(abi.Flag.CGROUP_DEEP)
@@ -119,6 +157,32 @@ def split_args(area: bytes) -> tuple[str, ...]:
     return tuple(area.decode("utf-8", _TEXT_ERRORS).split("\0"))
 
 
+def ip_text(family: int, raw: bytes) -> str:
+    """An address as text: IPv4 from the first 4 bytes, IPv6 from 16 (``""`` for all zeros)."""
+    if family == _AF_INET6:
+        return str(ipaddress.IPv6Address(raw[:16].ljust(16, b"\0")))
+    addr = raw[:4].ljust(4, b"\0")
+    return str(ipaddress.IPv4Address(addr))
+
+
+def env_loader_vars(area: bytes) -> tuple[str, str, bool]:
+    """``(LD_PRELOAD, LD_LIBRARY_PATH, seen)`` from a raw environment area (``KEY=value`` NUL-separated).
+
+    Only these two variables are kept: the rest of the environment may hold secrets and never
+    leaves this function. ``seen`` is False for an empty area (nothing could be read).
+    """
+    if not area:
+        return "", "", False
+    preload = library_path = ""
+    if b"LD_" in area:
+        for item in area.split(b"\0"):
+            if item.startswith(b"LD_PRELOAD="):
+                preload = item[11:].decode("utf-8", _TEXT_ERRORS)
+            elif item.startswith(b"LD_LIBRARY_PATH="):
+                library_path = item[16:].decode("utf-8", _TEXT_ERRORS)
+    return preload, library_path, True
+
+
 def _decode_exec(raw: bytes) -> Decoded:
     if len(raw) < _EXEC.size:
         return DecodeError(kind=DecodeErrorKind.TOO_SHORT, op=abi.Op.EXEC, size=len(raw))
@@ -149,17 +213,28 @@ def _decode_exec(raw: bytes) -> Decoded:
         cgroup_len,
         args_len,
         cgroup_depth,
-        _pad0,
+        stdio,
         comm,
+        cwd_len,
+        exe_len,
+        env_len,
+        _pad1,
+        _env_size,
+        _pad2,
     ) = _EXEC.unpack_from(raw)
     tail = raw[_EXEC.size :]
-    if filename_len + cgroup_len + args_len != len(tail):
+    if filename_len + cgroup_len + args_len + cwd_len + exe_len + env_len != len(tail):
         return DecodeError(
             kind=DecodeErrorKind.BAD_TAIL,
             op=abi.Op.EXEC,
             size=len(raw),
-            detail=f"lengths {filename_len}+{cgroup_len}+{args_len} != tail {len(tail)}",
+            detail=f"lengths {filename_len}+{cgroup_len}+{args_len}+{cwd_len}+{exe_len}+{env_len} "
+            f"!= tail {len(tail)}",
         )
+    args_end = filename_len + cgroup_len + args_len
+    cwd_end = args_end + cwd_len
+    exe_end = cwd_end + exe_len
+    preload, library_path, env_seen = env_loader_vars(tail[exe_end:])
     cg_end = filename_len + cgroup_len
     path = _cgroup_area(tail[filename_len:cg_end], cgroup_depth, bool(flags & _CGROUP_DEEP))
     if path is None:
@@ -183,7 +258,7 @@ def _decode_exec(raw: bytes) -> Decoded:
         parent_start_boottime=parent_start_boottime,
         comm=_text(comm),
         filename=_text(tail[:filename_len]),
-        argv=split_args(tail[cg_end:]),
+        argv=split_args(tail[cg_end:args_end]),
         argv_truncated=bool(flags & _ARGS_CUT),
         cgroup_id=cgroup_id,
         cgroup_path=path,
@@ -192,6 +267,14 @@ def _decode_exec(raw: bytes) -> Decoded:
         exe_dev=user_dev(exe_dev),
         exe_ino=exe_ino,
         exe_mtime=exe_mtime_ns,
+        cwd=_text(tail[args_end:cwd_end]),
+        exe_path=_text(tail[cwd_end:exe_end]),
+        env_seen=env_seen,
+        ld_preload=preload,
+        ld_library_path=library_path,
+        stdio_sockets=(bool(stdio & 1), bool(stdio & 2), bool(stdio & 4)),
+        exe_from_memfd=bool(flags & _EXE_MEMFD),
+        exe_on_upper=bool(flags & _EXE_UPPER),
     )
 
 
@@ -215,11 +298,174 @@ def _decode_exit(raw: bytes) -> Decoded:
     return ExitRecord(ktime=ktime, pid=pid, start_boottime=start_boottime, exit_code=exit_code)
 
 
+def _bad_size(op: int, raw: bytes, detail: str = "") -> DecodeError:
+    return DecodeError(kind=DecodeErrorKind.BAD_SIZE, op=op, size=len(raw), detail=detail)
+
+
+def _bad_tail(op: int, raw: bytes, detail: str) -> DecodeError:
+    return DecodeError(kind=DecodeErrorKind.BAD_TAIL, op=op, size=len(raw), detail=detail)
+
+
+def _decode_net(raw: bytes) -> Decoded:
+    if len(raw) != _NET.size:
+        return _bad_size(abi.Op.NET, raw)
+    (_op, _abi, _flags, _size, ktime, pid, tid, start, ret, family, kind, protocol, sock_type, lport,
+     rport, _pad, laddr, raddr) = _NET.unpack(raw)  # fmt: skip
+    name = _NET_KINDS.get(kind)
+    if name is None:
+        return _bad_tail(abi.Op.NET, raw, f"unknown net kind {kind}")
+    return NetRecord(
+        ktime=ktime,
+        pid=pid,
+        tid=tid,
+        start_boottime=start,
+        kind=name,
+        result=ret,
+        family=family,
+        protocol=protocol,
+        sock_type=sock_type,
+        local_ip=ip_text(family, laddr),
+        local_port=lport,
+        remote_ip=ip_text(family, raddr) if kind not in (abi.NetKind.BIND, abi.NetKind.LISTEN) else "",
+        remote_port=rport,
+    )
+
+
+def _decode_unix(raw: bytes) -> Decoded:
+    if len(raw) != _UNIX.size:
+        return _bad_size(abi.Op.UNIX, raw)
+    _op, _abi, _flags, _size, ktime, pid, tid, start, ret, sock_type, path_len, path, _pad = _UNIX.unpack(raw)
+    area = path[: min(path_len, abi.UNIX_PATH_MAX)]
+    if area[:1] == b"\0":  # an abstract name: not NUL-terminated, shown as "@name"
+        text = "@" + area[1:].rstrip(b"\0").decode("utf-8", _TEXT_ERRORS)
+    else:
+        text = _text(area)
+    return UnixConnectRecord(
+        ktime=ktime, pid=pid, tid=tid, start_boottime=start, path=text, result=ret, sock_type=sock_type
+    )
+
+
+def _decode_dns(raw: bytes) -> Decoded:
+    if len(raw) < _DNS.size:
+        return DecodeError(kind=DecodeErrorKind.TOO_SHORT, op=abi.Op.DNS, size=len(raw))
+    (_op, _abi, flags, _size, ktime, pid, tid, start, family, direction, protocol, lport, rport, raddr,
+     data_len, _pad, msg_size) = _DNS.unpack_from(raw)  # fmt: skip
+    data = raw[_DNS.size :]
+    if len(data) != data_len or data_len > abi.DNS_MAX:
+        return _bad_tail(abi.Op.DNS, raw, f"data_len {data_len} != tail {len(data)}")
+    return DnsRecord(
+        ktime=ktime,
+        pid=pid,
+        tid=tid,
+        start_boottime=start,
+        outgoing=direction == 0,
+        protocol=_PROTO_NAMES.get(protocol, str(protocol)),
+        server_ip=ip_text(family, raddr),
+        server_port=rport,
+        local_port=lport,
+        message=data,
+        truncated=bool(flags & _DATA_TRUNC) or msg_size > data_len,
+    )
+
+
+def _strings(area: bytes, lengths: tuple[int, ...]) -> list[str] | None:
+    """Cut consecutive NUL-terminated strings of the given byte lengths out of ``area``."""
+    if sum(lengths) != len(area):
+        return None
+    out: list[str] = []
+    pos = 0
+    for n in lengths:
+        out.append(_text(area[pos : pos + n]))
+        pos += n
+    return out
+
+
+def _decode_file(raw: bytes) -> Decoded:
+    if len(raw) < _FILE.size:
+        return DecodeError(kind=DecodeErrorKind.TOO_SHORT, op=abi.Op.FILE, size=len(raw))
+    (_op, _abi, flags, _size, ktime, pid, tid, start, ret, kind, _p0, path_len, oflags, mode, path2_len,
+     _p1, _p2) = _FILE.unpack_from(raw)  # fmt: skip
+    name = _FILE_KINDS.get(kind)
+    paths = _strings(raw[_FILE.size :], (path_len, path2_len))
+    if name is None or paths is None:
+        return _bad_tail(abi.Op.FILE, raw, f"kind {kind}, lengths {path_len}+{path2_len}")
+    return FileRecord(
+        ktime=ktime,
+        pid=pid,
+        tid=tid,
+        start_boottime=start,
+        kind=name,
+        path=paths[0],
+        path2=paths[1],
+        flags=oflags,
+        mode=mode,
+        result=ret,
+        truncated=bool(flags & _PATH_TRUNC),
+    )
+
+
+def _decode_proc(raw: bytes) -> Decoded:
+    if len(raw) < _PROC.size:
+        return DecodeError(kind=DecodeErrorKind.TOO_SHORT, op=abi.Op.PROC, size=len(raw))
+    (_op, _abi, _flags, _size, ktime, pid, tid, start, ret, kind, _p0, str_len, arg0, arg1, target,
+     old_uid, old_euid, new_uid, new_euid, new_gid, new_egid, _p1) = _PROC.unpack_from(raw)  # fmt: skip
+    name = _PROC_KINDS.get(kind)
+    tail = raw[_PROC.size :]
+    if name is None or len(tail) != str_len:
+        return _bad_tail(abi.Op.PROC, raw, f"kind {kind}, str_len {str_len} tail {len(tail)}")
+    return ProcOpRecord(
+        ktime=ktime,
+        pid=pid,
+        tid=tid,
+        start_boottime=start,
+        kind=name,
+        result=ret,
+        arg0=arg0,
+        arg1=arg1,
+        target_pid=target,
+        text=_text(tail),
+        syscall=CRED_SYSCALLS.get(arg0, f"syscall_{arg0}") if kind == abi.ProcKind.CRED else "",
+        old_uid=old_uid,
+        old_euid=old_euid,
+        new_uid=new_uid,
+        new_euid=new_euid,
+        new_gid=new_gid,
+        new_egid=new_egid,
+    )
+
+
+def _decode_mount(raw: bytes) -> Decoded:
+    if len(raw) < _MOUNT.size:
+        return DecodeError(kind=DecodeErrorKind.TOO_SHORT, op=abi.Op.MOUNT, size=len(raw))
+    (_op, _abi, _flags, _size, ktime, pid, tid, start, ret, source_len, target_len, mflags, fstype_len,
+     _p0, _p1) = _MOUNT.unpack_from(raw)  # fmt: skip
+    parts = _strings(raw[_MOUNT.size :], (source_len, target_len, fstype_len))
+    if parts is None:
+        return _bad_tail(abi.Op.MOUNT, raw, f"lengths {source_len}+{target_len}+{fstype_len}")
+    return MountRecord(
+        ktime=ktime,
+        pid=pid,
+        tid=tid,
+        start_boottime=start,
+        source=parts[0],
+        target=parts[1],
+        fstype=parts[2],
+        flags=mflags,
+        result=ret,
+    )
+
+
 DECODERS: Final[Mapping[int, Decoder]] = MappingProxyType(
     {
         abi.Op.EXEC: _decode_exec,
         abi.Op.FORK: _decode_fork,
         abi.Op.EXIT: _decode_exit,
+        abi.Op.NET: _decode_net,
+        abi.Op.UNIX: _decode_unix,
+        abi.Op.DNS: _decode_dns,
+        abi.Op.FILE: _decode_file,
+        abi.Op.PROC: _decode_proc,
+        abi.Op.MOUNT: _decode_mount,
     }
 )
 

@@ -26,6 +26,7 @@ __all__ = [
     "RingBuffer",
     "ensure_tracefs",
     "libbpf_log_tail",
+    "missing_tracepoints",
     "needs_tracefs",
 ]
 
@@ -69,8 +70,12 @@ _libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctype
 _libc.mount.restype = ctypes.c_int
 
 
+# One buffer for every libbpf message: a verifier log arrives as one message of many KiB.
+_print_buf = ctypes.create_string_buffer(1 << 18)
+
+
 def _on_libbpf_print(level: int, fmt: bytes | None, args: int | None) -> int:
-    buf = ctypes.create_string_buffer(1024)
+    buf = _print_buf
     _libc.vsnprintf(buf, len(buf), fmt, args)
     for line in buf.value.decode("utf-8", "replace").splitlines():
         if line.strip():
@@ -103,6 +108,7 @@ def _setup(lib: ctypes.CDLL) -> None:
         "bpf_program__name": ((vp,), cp),
         "bpf_program__section_name": ((vp,), cp),
         "bpf_program__attach": ((vp,), vp),
+        "bpf_program__set_autoload": ((vp, ctypes.c_bool), i),
         "bpf_link__destroy": ((vp,), i),
         "btf__find_by_name_kind": ((vp, cp, u32), i),
         "btf__type_by_id": ((vp, u32), vp),
@@ -154,6 +160,18 @@ def needs_tracefs(sections: list[str]) -> bool:
         True when at least one is a ``tracepoint/`` or ``tp/`` program.
     """
     return any(s.startswith(_TRACEFS_SECTIONS) for s in sections)
+
+
+def missing_tracepoints(sections: list[str], tracefs: Path) -> set[str]:
+    """The ``tracepoint/<category>/<event>`` sections whose event this kernel does not have."""
+    missing: set[str] = set()
+    for sec in sections:
+        for prefix in _TRACEFS_SECTIONS:
+            if sec.startswith(prefix):
+                if not (tracefs / "events" / sec.removeprefix(prefix)).is_dir():
+                    missing.add(sec)
+                break
+    return missing
 
 
 def ensure_tracefs() -> Path:
@@ -278,6 +296,7 @@ class BpfObject:
             raise _fail(f"opening BPF object {path}")
         self._obj: int | None = ptr
         self._links: list[int] = []
+        self._disabled: set[str] = set()
         self.path = path
 
     def _handle(self) -> int:
@@ -302,6 +321,25 @@ class BpfObject:
     def program_sections(self) -> list[str]:
         """Return the ELF section name of every program (``"tp_btf/sched_process_exec"``, …)."""
         return [(self._lib.bpf_program__section_name(p) or b"").decode() for p in self._programs()]
+
+    def disable_programs(self, sections: set[str]) -> list[str]:
+        """Do not load or attach the programs whose section is in ``sections`` (before load).
+
+        Returns:
+            The names of the programs disabled.
+
+        Raises:
+            LibbpfError: the object is already loaded.
+        """
+        names: list[str] = []
+        for prog in self._programs():
+            if (self._lib.bpf_program__section_name(prog) or b"").decode() in sections:
+                rc = self._lib.bpf_program__set_autoload(prog, False)
+                if rc < 0:
+                    raise _fail("disabling a program", rc)
+                names.append((self._lib.bpf_program__name(prog) or b"?").decode())
+        self._disabled.update(names)
+        return names
 
     def set_max_entries(self, map_name: str, entries: int) -> None:
         """Resize a map before load (for a ring buffer: its size in bytes, a power-of-two pages).
@@ -385,6 +423,8 @@ class BpfObject:
                 ``close``).
         """
         for prog in self._programs():
+            if (self._lib.bpf_program__name(prog) or b"").decode() in self._disabled:
+                continue
             link = self._lib.bpf_program__attach(prog)
             if not link:
                 name = (self._lib.bpf_program__name(prog) or b"?").decode()

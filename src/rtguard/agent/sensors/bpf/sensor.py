@@ -1,4 +1,4 @@
-"""``BpfSensor``: the eBPF process sensor (exec with argv, fork, exit) behind the ``Sensor`` protocol.
+"""``BpfSensor``: the eBPF sensor (process lifecycle and runtime events) behind the ``Sensor`` protocol.
 
 It finds the CO-RE object (``RTGUARD_BPF_OBJECT``, else ``rtguard.bpf.o`` next to this file),
 checks what the host offers, sets the kernel knobs, loads and attaches the programs through
@@ -25,11 +25,13 @@ from rtguard.agent.sensors.bpf.libbpf import (
     LibbpfError,
     RingBuffer,
     ensure_tracefs,
+    missing_tracepoints,
     needs_tracefs,
 )
 from rtguard.agent.sensors.records import Record, SensorStats, SensorUnavailable
 
 __all__ = [
+    "DEFAULT_FILE_PREFIXES",
     "DEFAULT_MAX_BATCH",
     "DEFAULT_RING_BYTES",
     "ENV_BPF_OBJECT",
@@ -51,6 +53,34 @@ _CAP_SYS_ADMIN: Final = 21
 _CAP_PERFMON: Final = 38
 _CAP_BPF: Final = 39
 _NEXT_STEP: Final = "or use `rtguard agent --sensor procfs`"
+
+# File changes the kernel reports (writes, renames, links, unlinks, exec-bit chmods) when their
+# path, as the process sees it, starts with one of these. Writes to /proc/<pid>/mem are always
+# reported. At most abi.PREFIX_SLOTS prefixes of < abi.PREFIX_LEN bytes.
+DEFAULT_FILE_PREFIXES: Final = (
+    "/etc/",
+    "/bin/",
+    "/sbin/",
+    "/usr/",
+    "/lib",
+    "/boot/",
+    "/root/",
+    "/home/",
+    "/var/spool/cron",
+    "/var/log/",
+    "/tmp/",
+    "/dev/shm/",
+    "/var/tmp/",
+    "/run/",
+    "/var/run/",
+    "/sys/fs/cgroup/",
+)
+
+# What a missing tracepoint means for the user (heartbeat ``blind_spots``).
+_BLIND_SPOT_BY_EVENT: Final = {
+    "sys_enter_finit_module": "module_load: the kernel has no module support (no finit_module tracepoint)",
+    "sys_enter_init_module": "module_load: the kernel has no module support (no init_module tracepoint)",
+}
 
 
 def default_object_path() -> Path:
@@ -94,6 +124,8 @@ class BpfSensor:
         wakeup_bytes: int | None = None,
         ignore_self: bool = True,
         max_batch: int = DEFAULT_MAX_BATCH,
+        max_env_bytes: int = abi.ENV_MAX,
+        file_prefixes: tuple[str, ...] = DEFAULT_FILE_PREFIXES,
     ) -> None:
         """Configure the sensor; nothing is opened until ``start``.
 
@@ -108,10 +140,26 @@ class BpfSensor:
                 many bytes; default a quarter of the ring; 0 never wakes (pure timer draining).
             ignore_self: do not report this process's own exec and exit.
             max_batch: most records one ``poll`` returns; the rest stay in the ring for the next.
+            max_env_bytes: bytes of the environment copied per exec (0..``abi.ENV_MAX``), from
+                which LD_PRELOAD and LD_LIBRARY_PATH are taken.
+            file_prefixes: file changes are reported only under these path prefixes (an empty
+                tuple reports every path); at most ``abi.PREFIX_SLOTS`` of < ``abi.PREFIX_LEN``
+                bytes.
 
         Raises:
             ValueError: a size is out of range.
         """
+        if not 0 <= max_env_bytes <= abi.ENV_MAX:
+            raise ValueError(f"max_env_bytes must be in 0..{abi.ENV_MAX}: {max_env_bytes}")
+        if len(file_prefixes) > abi.PREFIX_SLOTS or any(
+            not p or len(p.encode()) >= abi.PREFIX_LEN for p in file_prefixes
+        ):
+            raise ValueError(
+                f"file_prefixes: at most {abi.PREFIX_SLOTS} non-empty prefixes of < {abi.PREFIX_LEN} bytes"
+            )
+        self._max_env = max_env_bytes
+        self._prefixes = tuple(file_prefixes)
+        self._blind: list[str] = []
         if ring_bytes < _PAGE or ring_bytes & (ring_bytes - 1) or ring_bytes % _PAGE:
             raise ValueError(f"ring_bytes must be a power of two and a multiple of {_PAGE}: {ring_bytes}")
         if not 1 <= max_args_bytes <= abi.ARGS_MAX:
@@ -129,6 +177,10 @@ class BpfSensor:
         self._delivered = 0
         self._decode_errors: collections.Counter[tuple[str, int]] = collections.Counter()
         self._last_kernel: dict[str, int] = {_counter_key(c): 0 for c in abi.Counter}
+
+    def blind_spots(self) -> list[str]:
+        """What this sensor cannot see on this kernel (empty when it sees every event class)."""
+        return list(self._blind)
 
     @property
     def object_path(self) -> Path:
@@ -148,9 +200,17 @@ class BpfSensor:
             self._obj = BpfObject(self._path)
             self._check_abi(self._obj)
             self._configure(self._obj)
+            sections = self._obj.program_sections()
+            if needs_tracefs(sections):
+                missing = missing_tracepoints(sections, ensure_tracefs())
+                self._obj.disable_programs(missing)
+                self._blind = sorted(
+                    {
+                        _BLIND_SPOT_BY_EVENT.get(m.rsplit("/", 1)[-1], f"{m}: missing on this kernel")
+                        for m in missing
+                    }
+                )
             self._obj.load()
-            if needs_tracefs(self._obj.program_sections()):
-                ensure_tracefs()
             self._obj.attach_all()
             self._ring = RingBuffer(self._obj.map_fd(_RING_MAP), max_batch=self._max_batch)
         except LibbpfError as exc:
@@ -198,7 +258,13 @@ class BpfSensor:
 
     def _configure(self, obj: BpfObject) -> None:
         cfg = abi.RtgConfig(
-            ignore_tgid=self._ignore_tgid, max_args_bytes=self._max_args, wakeup_bytes=self._wakeup
+            ignore_tgid=self._ignore_tgid,
+            max_args_bytes=self._max_args,
+            wakeup_bytes=self._wakeup,
+            max_env_bytes=self._max_env,
+            prefix_count=len(self._prefixes),
+            prefix_len=bytes(len(p.encode()) for p in self._prefixes).ljust(abi.PREFIX_SLOTS, b"\0"),
+            prefixes=b"".join(p.encode().ljust(abi.PREFIX_LEN, b"\0") for p in self._prefixes),
         )
         obj.write_rodata("rtg_cfg", bytes(cfg))
         obj.set_max_entries(_RING_MAP, self._ring_bytes)
@@ -206,7 +272,7 @@ class BpfSensor:
     def _explain(self, exc: LibbpfError) -> str:
         msg = f"eBPF sensor could not start: {exc}"
         if exc.log:
-            msg += "\nlibbpf said:\n  " + "\n  ".join(exc.log[-15:])
+            msg += "\nlibbpf said:\n  " + "\n  ".join(exc.log[-60:])
         if exc.errno == 1:  # EPERM
             msg += (
                 "\nthe kernel refused (EPERM): check that the agent runs as root in the host's user "
@@ -284,7 +350,11 @@ class BpfSensor:
         kc = self.kernel_counters()
         return SensorStats(
             records=self._delivered,
-            lost={"ringbuf_full": kc["ringbuf_full"], "decode_error": sum(self._decode_errors.values())},
+            lost={
+                "ringbuf_full": kc["ringbuf_full"],
+                "pending_full": kc["pending_full"],
+                "decode_error": sum(self._decode_errors.values()),
+            },
         )
 
     def close(self) -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "PasswdCache",
     "SnapshotStats",
     "read_live",
+    "read_process",
     "snapshot",
 ]
 
@@ -314,6 +315,29 @@ def snapshot(
             stats_.error("unexpected")
     stats_.records += len(records)
     return records
+
+
+def read_process(pid: int, proc_root: str = "/proc") -> ExecRecord | None:
+    """One process's ``ExecRecord`` (``from_snapshot=True``) read from ``/proc``, or ``None``.
+
+    For a process the agent learns about late (its exec came before the agent started, or a
+    fallback sensor reports only its pid). Never raises.
+    """
+    first = _read_stat(proc_root, pid)
+    if first is None:
+        return None
+    stats = SnapshotStats()
+    scan = _Scan(
+        proc_root=proc_root,
+        starts={pid: first.starttime},
+        clk_tck=_clk_tck(),
+        cgroup_ids=_CgroupIds(""),
+        stats=stats,
+    )
+    try:
+        return _record(scan, pid, first)
+    except Exception:  # vanished, unreadable or odd: the caller goes on without it
+        return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
