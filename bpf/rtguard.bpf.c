@@ -655,6 +655,7 @@ int BPF_PROG(rtg_fork, struct task_struct *cur, struct task_struct *child)
 {
 	struct task_struct *parent;
 	struct rtg_fork *r;
+	__u32 pidns;
 
 	if (child->pid != child->tgid)
 		return 0; /* a thread, not a process */
@@ -669,6 +670,8 @@ int BPF_PROG(rtg_fork, struct task_struct *cur, struct task_struct *child)
 	r->child_pid = child->tgid;
 	r->parent_start_boottime = parent->group_leader->start_boottime;
 	r->child_start_boottime = child->start_boottime;
+	r->child_ns_pid = task_ns_pid(child, &pidns);
+	r->_pad0 = 0;
 	bpf_ringbuf_submit(r, submit_flags());
 	count(RTG_CNT_EMITTED);
 	return 0;
@@ -741,8 +744,8 @@ static __always_inline void sk_fill(struct sock *sk, struct rtg_net *r)
 	r->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	r->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (family == AF_INET6_) {
-		BPF_CORE_READ_INTO(r->laddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(r->raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		bpf_core_read(r->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(r->raddr, 16, &sk->__sk_common.skc_v6_daddr);
 	} else {
 		BPF_CORE_READ_INTO((__u32 *)r->laddr, sk, __sk_common.skc_rcv_saddr);
 		BPF_CORE_READ_INTO((__u32 *)r->raddr, sk, __sk_common.skc_daddr);
@@ -925,7 +928,7 @@ static __always_inline int dns_peer(struct sock *sk, const struct rtg_sockaddr *
 		peer->rport = DNS_PORT;
 		peer->protocol = BPF_CORE_READ(sk, sk_protocol);
 		if (family == AF_INET6_)
-			BPF_CORE_READ_INTO(peer->raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+			bpf_core_read(peer->raddr, 16, &sk->__sk_common.skc_v6_daddr);
 		else
 			BPF_CORE_READ_INTO((__u32 *)peer->raddr, sk, __sk_common.skc_daddr);
 		return 1;

@@ -272,6 +272,8 @@ struct rtg_fork {
 	__u32 child_pid;                /* field 2: child tgid (== its pid) */
 	__u64 parent_start_boottime;    /* field 3: real_parent->group_leader->start_boottime */
 	__u64 child_start_boottime;     /* field 4: child->start_boottime */
+	__u32 child_ns_pid;             /* field 5: child's pid in its innermost pid namespace */
+	__u32 _pad0;                    /* field 6: zero */
 };
 
 /* The last thread of a process exited (tp_btf/sched_process_exit with signal->live == 0). */

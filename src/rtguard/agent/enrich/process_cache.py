@@ -421,7 +421,7 @@ class ProcessTable:
             parent_exec_id=parent.process.exec_id,
             pid=rec.child_pid,
             ppid=rec.parent_pid,
-            ns_pid=0,
+            ns_pid=rec.child_ns_pid,
             start_time=self._boot_offset + rec.child_start_boottime if rec.child_start_boottime else 0,
         )
         self._put(

@@ -49,6 +49,7 @@ class ExecRecord:
     stdio_sockets: tuple[bool, bool, bool] | None = None
     exe_from_memfd: bool = False
     exe_on_upper: bool = False
+    exe_sha256: str = ""  # set by sensors that hash the image while the process is held (ptrace)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +61,7 @@ class ForkRecord:
     child_pid: int
     child_start_boottime: int = 0
     parent_start_boottime: int = 0
+    child_ns_pid: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -116,9 +116,14 @@ def test_exec_golden() -> None:
 
 def test_fork_golden_bytes() -> None:
     # Packed by hand from the header's field list, independently of abi.py.
-    raw = struct.pack("<BBHIQIIQQ", 2, 2, 0, 40, 99, 10, 11, 1_000, 2_000)
+    raw = struct.pack("<BBHIQIIQQII", 2, 2, 0, 48, 99, 10, 11, 1_000, 2_000, 7, 0)
     assert decode(raw) == ForkRecord(
-        ktime=99, parent_pid=10, child_pid=11, parent_start_boottime=1_000, child_start_boottime=2_000
+        ktime=99,
+        parent_pid=10,
+        child_pid=11,
+        parent_start_boottime=1_000,
+        child_start_boottime=2_000,
+        child_ns_pid=7,
     )
 
 
@@ -191,7 +196,10 @@ def test_malformed_records_are_typed_errors() -> None:
     assert _kind(exec_raw(args_len=3)) is DecodeErrorKind.BAD_TAIL
     assert _kind(exec_raw(cgroup_leaf_first=(b"a", b"b"), depth=1)) is DecodeErrorKind.BAD_TAIL
     assert _kind(exec_raw(depth=abi.CGROUP_MAX_DEPTH + 1)) is DecodeErrorKind.BAD_TAIL
-    assert _kind(struct.pack("<BBHIQIIQQ", 2, 2, 0, 48, 0, 1, 2, 3, 4) + bytes(8)) is DecodeErrorKind.BAD_SIZE
+    assert (
+        _kind(struct.pack("<BBHIQIIQQII", 2, 2, 0, 56, 0, 1, 2, 3, 4, 5, 0) + bytes(8))
+        is DecodeErrorKind.BAD_SIZE
+    )
     short_exit = struct.pack("<BBHIQII", 3, 2, 0, 24, 0, 1, 2)
     assert _kind(short_exit) is DecodeErrorKind.BAD_SIZE
     err = decode(b"\x09" + good[1:])

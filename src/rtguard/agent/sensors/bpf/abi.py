@@ -222,6 +222,8 @@ class RtgFork(ctypes.Structure):
         ("child_pid", ctypes.c_uint32),
         ("parent_start_boottime", ctypes.c_uint64),
         ("child_start_boottime", ctypes.c_uint64),
+        ("child_ns_pid", ctypes.c_uint32),
+        ("_pad0", ctypes.c_uint32),
     )
 
 

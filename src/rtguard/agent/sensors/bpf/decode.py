@@ -281,9 +281,12 @@ def _decode_exec(raw: bytes) -> Decoded:
 def _decode_fork(raw: bytes) -> Decoded:
     if len(raw) != _FORK.size:
         return DecodeError(kind=DecodeErrorKind.BAD_SIZE, op=abi.Op.FORK, size=len(raw))
-    _op, _abi, _flags, _size, ktime, parent_pid, child_pid, parent_start, child_start = _FORK.unpack(raw)
+    _op, _abi, _flags, _size, ktime, parent_pid, child_pid, parent_start, child_start, ns_pid, _p = (
+        _FORK.unpack(raw)
+    )
     return ForkRecord(
         ktime=ktime,
+        child_ns_pid=ns_pid,
         parent_pid=parent_pid,
         child_pid=child_pid,
         parent_start_boottime=parent_start,
