@@ -13,6 +13,7 @@ except through ``libbpf.py``. Not thread-safe: one thread starts, polls and clos
 from __future__ import annotations
 
 import collections
+import ctypes
 import logging
 import os
 from pathlib import Path
@@ -263,9 +264,12 @@ class BpfSensor:
             wakeup_bytes=self._wakeup,
             max_env_bytes=self._max_env,
             prefix_count=len(self._prefixes),
-            prefix_len=bytes(len(p.encode()) for p in self._prefixes).ljust(abi.PREFIX_SLOTS, b"\0"),
-            prefixes=b"".join(p.encode().ljust(abi.PREFIX_LEN, b"\0") for p in self._prefixes),
         )
+        # Byte-exact copies: a ctypes char-array assignment would stop at the first NUL.
+        lens = bytes(len(p.encode()) for p in self._prefixes)
+        table = b"".join(p.encode().ljust(abi.PREFIX_LEN, b"\0") for p in self._prefixes)
+        ctypes.memmove(ctypes.addressof(cfg) + abi.RtgConfig.prefix_len.offset, lens, len(lens))
+        ctypes.memmove(ctypes.addressof(cfg) + abi.RtgConfig.prefixes.offset, table, len(table))
         obj.write_rodata("rtg_cfg", bytes(cfg))
         obj.set_max_entries(_RING_MAP, self._ring_bytes)
 
