@@ -229,6 +229,7 @@ def build_server(config: ServerConfig, listeners: tuple[FindingListener, ...] = 
     coverage = CoverageMonitor(
         store, CoverageConfig(agent_timeout=config.agent_timeout, region=config.region)
     )
+    coverage.add_listener(lifecycle.on_coverage_event)
     app.include_router(build_ingest_router(store, bus, registry, heartbeat_hook=coverage.on_heartbeat))
     app.include_router(build_inventory_router(store, on_report=coverage.wake))
 

@@ -20,6 +20,7 @@ import pytest
 
 from rtguard.testing.ecs_fake import FakeEcsEndpoints
 from rtguard.testing.privilege import require_root
+from rtguard.testing.receiver import Receiver, webhook_receiver
 from rtguard.testing.stack import AgentProcess, ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -38,9 +39,16 @@ def _wait(what: str, probe: Callable[[], Any], timeout: float) -> Any:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
+def hook() -> Iterator[Receiver]:
+    with webhook_receiver() as rec:
+        yield rec
+
+
+@pytest.fixture
+def server(tmp_path: Path, hook: Receiver) -> Iterator[ServerProcess]:
     require_root()
-    srv = ServerProcess(tmp_path / "server", extra_args=("--agent-timeout", str(TIMEOUT_S))).start()
+    args = ("--agent-timeout", str(TIMEOUT_S), "--publish", f"WEBHOOK={hook.url}")
+    srv = ServerProcess(tmp_path / "server", extra_args=args).start()
     try:
         yield srv
     finally:
@@ -62,7 +70,9 @@ def _by_id(gd: Any, detector: str) -> dict[str, dict[str, Any]]:
     return {r["ResourceId"]: r for r in gd.list_coverage(DetectorId=detector)["Resources"]}
 
 
-def test_agents_become_healthy_then_unhealthy_when_killed(server: ServerProcess, tmp_path: Path) -> None:
+def test_agents_become_healthy_then_unhealthy_when_killed(
+    server: ServerProcess, tmp_path: Path, hook: Receiver
+) -> None:
     cred = server.credentials()
     gd = _client(server)
     det = cred["detector_id"]
@@ -129,6 +139,19 @@ def test_agents_become_healthy_then_unhealthy_when_killed(server: ServerProcess,
                 SortCriteria={"AttributeName": "UPDATED_AT", "OrderBy": "DESC"},
             )["Resources"]  # fmt: skip
             assert {r["ResourceId"] for r in only_bad} == {"i-00000000000000e21", "prod"}
+            # Every status change went out as an EventBridge event through the publisher.
+            events: list[dict[str, Any]] = []
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not any(
+                e.get("detail-type") == "GuardDuty Runtime Protection Unhealthy" for e in events
+            ):
+                events += hook.drain(wait=0.5)
+            kinds = [e.get("detail-type") for e in events]
+            assert "GuardDuty Runtime Protection Healthy" in kinds
+            bad = [e for e in events if e.get("detail-type") == "GuardDuty Runtime Protection Unhealthy"]
+            assert bad and bad[0]["source"] == "aws.guardduty"
+            assert bad[0]["detail"]["currentStatus"] == "UNHEALTHY"
+            assert bad[0]["detail"]["issue"].startswith("Agent not reporting")
         finally:
             for agent in agents:
                 agent.stop()

@@ -5,12 +5,9 @@ webhook, a UDP syslog socket) that collect what is published."""
 from __future__ import annotations
 
 import json
-import queue
 import socket
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +24,7 @@ from rtguard.api import mount_api
 from rtguard.findings.lifecycle import FindingsLifecycle, build_lifecycle
 from rtguard.store import SqlStore
 from rtguard.testing.apiserver import serve_in_thread
+from rtguard.testing.receiver import Receiver, webhook_receiver
 
 ACCOUNT = "210987654321"
 REGION = "eu-central-1"
@@ -90,53 +88,10 @@ def gd(env: LifecycleEnv) -> Any:
     return env.client()
 
 
-@dataclass
-class Receiver:
-    """A local HTTP server collecting JSON POST bodies; ``status`` is what it answers."""
-
-    url: str
-    received: queue.Queue[dict[str, Any]] = field(default_factory=queue.Queue)
-    status: list[int] = field(default_factory=lambda: [200])
-    headers: list[dict[str, str]] = field(default_factory=list)
-
-    def drain(self, wait: float = 0.0) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        try:
-            out.append(self.received.get(timeout=wait) if wait else self.received.get_nowait())
-            while True:
-                out.append(self.received.get_nowait())
-        except queue.Empty:
-            pass
-        return out
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    box: list[Receiver] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("content-length", "0"))
-            body = self.rfile.read(length)
-            rec = box[0]
-            rec.headers.append({k.lower(): v for k, v in self.headers.items()})
-            code = rec.status[0]
-            if code == 200:
-                rec.received.put(json.loads(body))
-            self.send_response(code)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    box.append(Receiver(url=f"http://127.0.0.1:{server.server_address[1]}/hook"))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield box[0]
-    server.shutdown()
-    server.server_close()
+    with webhook_receiver() as rec:
+        yield rec
 
 
 @pytest.fixture

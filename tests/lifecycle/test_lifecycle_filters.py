@@ -11,8 +11,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from rtguard.store.query import Condition, Op, matches
+from rtguard.testing.receiver import Receiver
 
-from .conftest import LifecycleEnv, Receiver
+from .conftest import LifecycleEnv
 
 EVERY_OPERATOR: dict[str, Any] = {
     "type": {"Eq": ["Execution:Runtime/ReverseShell"], "Neq": ["x"], "Equals": ["Execution:Runtime/ReverseShell"],

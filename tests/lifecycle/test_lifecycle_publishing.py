@@ -22,8 +22,9 @@ from rtguard.findings.formats import OCSF_VERSION, PayloadFormat, ocsf_detection
 from rtguard.findings.outputs import JsonlDirectoryDestination
 from rtguard.findings.publish import OutletSpec, Publisher
 from rtguard.findings.samples import ALL_TYPES, build_sample
+from rtguard.testing.receiver import Receiver
 
-from .conftest import ACCOUNT, REGION, LifecycleEnv, Receiver
+from .conftest import ACCOUNT, REGION, LifecycleEnv
 
 SHELL = "Execution:Runtime/ReverseShell"
 

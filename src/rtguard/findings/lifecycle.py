@@ -130,6 +130,11 @@ class FindingsLifecycle:
         if self._publisher is not None:
             self._publisher.submit(stored, created)
 
+    def on_coverage_event(self, event: dict[str, Any]) -> None:
+        """Publish a "GuardDuty Runtime Protection Healthy/Unhealthy" event."""
+        if self._publisher is not None:
+            self._publisher.submit_event(event)
+
     def _suppressed_by_rule(self, stored: Mapping[str, Any]) -> bool:
         # Archived by hand (ArchiveFindings) keeps publishing, as in GuardDuty; archived by a rule
         # does not. Re-evaluating the rules tells the two apart without storing a flag.

@@ -105,6 +105,7 @@ class _Item:
     doc: Mapping[str, Any]
     created: bool
     event_id: str
+    raw: Mapping[str, Any] | None = None  # a ready EventBridge event (coverage changes)
 
 
 _STOP: Final = object()
@@ -171,6 +172,12 @@ class _Outlet:
             self._deliver(item)
 
     def _deliver(self, item: _Item) -> None:
+        if item.raw is not None:
+            # Coverage events are EventBridge events already; OCSF has no class for them.
+            if self.spec.format is PayloadFormat.OCSF:
+                return
+            self._send(dict(item.raw))
+            return
         formatter = FORMATTERS[self.spec.format]
         try:
             payload = formatter(item.doc, event_id=item.event_id, created=item.created)
@@ -178,6 +185,9 @@ class _Outlet:
             _log.exception("payload formatting failed", extra={"destination": self.label})
             self._stats.count("dropped", self.label, "format_error")
             return
+        self._send(payload)
+
+    def _send(self, payload: dict[str, Any]) -> None:
         for attempt in range(self._max_attempts):
             try:
                 self.spec.destination.send(payload)
@@ -299,6 +309,15 @@ class Publisher:
         with self._lock:
             self._pending[(detector_id, str(doc.get("id", "")))] = doc
             self._last_flush.setdefault(detector_id, self._clock())
+
+    def submit_event(self, event: Mapping[str, Any]) -> None:
+        """Publish a ready EventBridge event (a coverage status change) to every outlet that
+        takes EventBridge or finding payloads, at once."""
+        item = _Item(doc={}, created=True, event_id=str(event.get("id", uuid.uuid4())), raw=event)
+        with self._lock:
+            outlets = list(self._outlets.values())
+        for outlet in outlets:
+            outlet.offer(item)
 
     def _fan_out(self, detector_id: str, doc: Mapping[str, Any], created: bool) -> None:
         item = _Item(doc=doc, created=created, event_id=str(uuid.uuid4()))
