@@ -83,7 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--server", default=os.environ.get(ENV_SERVER, ""))
     a.add_argument("--token", default=os.environ.get(ENV_TOKEN, ""))
     a.add_argument(
-        "--sensor", choices=("auto", "ebpf", "procfs"), default=os.environ.get("RTGUARD_SENSOR", "auto")
+        "--sensor",
+        choices=("auto", "ebpf", "sidecar", "procfs"),
+        default=os.environ.get("RTGUARD_SENSOR", "auto"),
     )
     a.add_argument(
         "--spool-dir", type=Path, default=Path(os.environ.get("RTGUARD_SPOOL_DIR", "/var/lib/rtguard/spool"))

@@ -9,6 +9,7 @@ anything itself.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -24,12 +25,12 @@ from typing import Final
 
 from rtguard import __version__
 from rtguard.agent.enrich.lookups import build_lookups
-from rtguard.agent.enrich.process_cache import ProcessTable
+from rtguard.agent.enrich.process_cache import Lookups, ProcessTable
 from rtguard.agent.export.batch import BatchProcessor
 from rtguard.agent.export.http import AgentIdentity, HttpExporter
 from rtguard.agent.export.spool import DiskSpool
 from rtguard.agent.sensors.procfs.snapshot import snapshot
-from rtguard.agent.sensors.records import Sensor, SensorUnavailable
+from rtguard.agent.sensors.records import ExecRecord, Sensor, SensorUnavailable
 from rtguard.model.codec import JsonDict, JsonValue
 from rtguard.model.events import EventKind, Host
 
@@ -87,7 +88,18 @@ def step_host(state: AgentState) -> None:
     )
 
 
+def _open_sidecar() -> Sensor:
+    """The ptrace sensor of an ECS Fargate sidecar (pidMode: task, SYS_PTRACE only)."""
+    from rtguard.agent.sensors.ptrace import PtraceSensor
+
+    sensor = PtraceSensor()
+    sensor.start()
+    return sensor
+
+
 def _open_sensor(kind: str) -> Sensor:
+    if kind == "sidecar":
+        return _open_sidecar()
     from rtguard.agent.sensors.bpf.sensor import BpfSensor
     from rtguard.agent.sensors.procfs.fallback import ProcfsSensor
 
@@ -99,6 +111,14 @@ def _open_sensor(kind: str) -> Sensor:
         except SensorUnavailable as exc:
             if kind == "ebpf":
                 raise
+            from rtguard.agent.sensors.ptrace import sidecar_unavailable_reason
+
+            if not sidecar_unavailable_reason():
+                print(
+                    f"rtguard agent: eBPF sensor unavailable, using the ptrace sidecar sensor: {exc}",
+                    file=sys.stderr,
+                )
+                return _open_sidecar()
             print(f"rtguard agent: eBPF sensor unavailable, falling back to procfs: {exc}", file=sys.stderr)
             _log.warning("ebpf sensor unavailable, using procfs fallback", extra={"reason": str(exc)})
             fallback = ProcfsSensor(reason=str(exc).splitlines()[0])
@@ -108,7 +128,7 @@ def _open_sensor(kind: str) -> Sensor:
         procfs = ProcfsSensor(reason="selected with --sensor procfs")
         procfs.start()
         return procfs
-    raise SensorUnavailable(f"unknown sensor {kind!r}: use auto, ebpf or procfs")
+    raise SensorUnavailable(f"unknown sensor {kind!r}: use auto, ebpf, sidecar or procfs")
 
 
 def step_sensor(state: AgentState) -> None:
@@ -117,10 +137,21 @@ def step_sensor(state: AgentState) -> None:
     _log.info("sensor started", extra={"sensor": state.sensor.name})
 
 
+def _prefer_sensor_hash(lookups: Lookups) -> Lookups:
+    """Use the digest a sensor took while it held the process (ptrace), else look it up."""
+    fallback = lookups.sha256
+
+    def sha256(pid: int, path: str, rec: ExecRecord) -> str:
+        return rec.exe_sha256 or fallback(pid, path, rec)
+
+    return dataclasses.replace(lookups, sha256=sha256)
+
+
 def step_table(state: AgentState) -> None:
     """Build the process table and seed it from /proc."""
     assert state.host is not None
     lookups, identity = build_lookups(state.config.ecs_agent_uri, state.config.ecs_metadata_uri)
+    lookups = _prefer_sensor_hash(lookups)
     state.identity = identity
     state.table = ProcessTable(state.host, lookups)
     records = snapshot()
