@@ -180,7 +180,7 @@ def _metrics(server_registry: AgentRegistry, worker: DetectionWorker) -> str:
         "# HELP rtguard_detection_errors_total Events detection could not process, by reason.",
         "# TYPE rtguard_detection_errors_total counter",
     ]
-    for reason in ("decode_errors", "engine_errors", "no_detector", "listener_errors"):
+    for reason in ("decode_errors", "engine_errors", "no_detector", "monitoring_disabled", "listener_errors"):
         lines.append(f'rtguard_detection_errors_total{{reason="{reason}"}} {worker.counters[reason]}')
     lines += [
         "# HELP rtguard_findings_total Detections by finding type.",

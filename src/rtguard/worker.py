@@ -15,9 +15,10 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from rtguard.bus.memory import MemoryBus
+from rtguard.coverage.enablement import RuntimeSettings
 from rtguard.detect.detector import EngineState
 from rtguard.detect.engine import Engine
 from rtguard.findings.build import FindingContext, build_finding, finding_id, iso_time, resource_key
@@ -25,6 +26,7 @@ from rtguard.model.codec import CodecError, JsonDict, decode_event
 
 _log = logging.getLogger(__name__)
 CURSOR: Final = "detect"
+DETECTOR_TTL_S: Final = 5.0
 
 FindingListener = Callable[[JsonDict, bool], None]
 
@@ -39,6 +41,8 @@ class WorkerStore(Protocol):
     def set_cursor(self, name: str, cursor_id: int) -> None: ...
 
     def list_detectors(self, account_id: str) -> list[str]: ...
+
+    def get_detector(self, account_id: str, detector_id: str) -> dict[str, Any] | None: ...
 
     def upsert_finding(
         self, account_id: str, detector_id: str, finding_id: str, doc: JsonDict, seen_at: str
@@ -83,20 +87,29 @@ class DetectionWorker:
         self._batch = batch
         self._listeners = listeners
         self._admit = admit
-        self._detectors: dict[str, str] = {}
+        self._detectors: dict[str, tuple[float, str | None, bool]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.counters: Counter[str] = Counter()
         self.findings_by_type: Counter[str] = Counter()
 
-    def _detector(self, account_id: str) -> str | None:
-        det = self._detectors.get(account_id)
-        if det is None:
-            ids = self._store.list_detectors(account_id)
-            if not ids:
-                return None
-            det = self._detectors[account_id] = ids[0]
-        return det
+    def _detector(self, account_id: str) -> tuple[str | None, bool]:
+        """The account's detector and whether Runtime Monitoring is on; re-read every few
+        seconds so that DeleteDetector, CreateDetector and UpdateDetector take effect."""
+        now = time.monotonic()
+        cached = self._detectors.get(account_id)
+        if cached is not None and now - cached[0] < DETECTOR_TTL_S:
+            return cached[1], cached[2]
+        ids = self._store.list_detectors(account_id)
+        det = ids[0] if ids else None
+        on = False
+        if det is not None:
+            doc = self._store.get_detector(account_id, det) or {}
+            on = RuntimeSettings.from_features(
+                doc.get("features"), doc.get("status", "ENABLED") == "ENABLED"
+            ).runtime
+        self._detectors[account_id] = (now, det, on)
+        return det, on
 
     def run_once(self) -> int:
         """Process the next slice of the log; return the number of events processed."""
@@ -132,9 +145,12 @@ class DetectionWorker:
             return
         if not detections:
             return
-        detector = self._detector(account_id)
+        detector, monitoring = self._detector(account_id)
         if detector is None:
             self.counters["no_detector"] += len(detections)
+            return
+        if not monitoring:
+            self.counters["monitoring_disabled"] += len(detections)
             return
         ctx = FindingContext(
             account_id=account_id,
