@@ -40,7 +40,7 @@ def _miner(t: int) -> Event:
     )
 
 
-def _record(store: Any, seq: int, events: list[Event] | list[str]) -> None:
+def _record(store: Any, seq: int, events: list[Event | str]) -> None:
     lines = [e if isinstance(e, str) else json.dumps(encode_event(e)) for e in events]
     assert store.record_batch(ACCOUNT, "agent-1", seq, lines)
 
@@ -53,7 +53,8 @@ def _worker(store: Any) -> DetectionWorker:
 
 def _findings(store: Any, detector: str) -> list[dict[str, Any]]:
     page = store.query_findings(detector, [], None, 50, None)
-    return store.get_findings(detector, page.ids)
+    found: list[dict[str, Any]] = store.get_findings(detector, page.ids)
+    return found
 
 
 def test_findings_aggregate_and_bad_events_are_counted(store: Any) -> None:
