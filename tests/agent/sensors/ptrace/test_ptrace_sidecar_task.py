@@ -14,11 +14,8 @@ import contextlib
 import hashlib
 import json
 import os
-import select
 import signal
-import socket
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +32,7 @@ from rtguard.testing.containers import DEFAULT_ENV, RuncContainer, new_container
 from rtguard.testing.ecs_fake import FakeEcsContainer, FakeEcsEndpoints, FakeEcsTask
 from rtguard.testing.netns import NetNamespace
 from rtguard.testing.privilege import require_root
+from rtguard.testing.relay import TcpRelay
 from rtguard.testing.stack import ServerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.privileged]
@@ -46,47 +44,6 @@ STORM = 5000
 # The workload's "app": runs whatever arrives on a FIFO, like a service with a command injection.
 APP = ["sh", "-c", 'mkfifo /tmp/cmd; while :; do c="$(cat /tmp/cmd)"; sh -c "$c"; done']
 WAIT_TRACED = 'while ! grep -q "TracerPid:[[:space:]]*[1-9]" /proc/$$/status; do sleep 0.01; done'
-
-
-class _Relay:
-    """TCP relay from ``listen_ip:port`` to ``127.0.0.1:target`` (the container cannot reach loopback)."""
-
-    def __init__(self, listen_ip: str, target: int) -> None:
-        self._sock = socket.create_server((listen_ip, 0))
-        self.port = int(self._sock.getsockname()[1])
-        self._target = target
-        self._stop = False
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop:
-            try:
-                client, _ = self._sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._pipe, args=(client,), daemon=True).start()
-
-    def _pipe(self, client: socket.socket) -> None:
-        with (
-            contextlib.suppress(OSError),
-            client,
-            socket.create_connection(("127.0.0.1", self._target)) as up,
-        ):
-            pair = {client: up, up: client}
-            while True:
-                ready, _, _ = select.select(list(pair), [], [], 30)
-                if not ready:
-                    return
-                for s in ready:
-                    data = s.recv(65536)
-                    if not data:
-                        return
-                    pair[s].sendall(data)
-
-    def close(self) -> None:
-        self._stop = True
-        self._sock.close()
 
 
 @dataclass
@@ -133,10 +90,10 @@ def task(tmp_path: Path) -> Iterator[Task]:
         stack.callback(server.stop)
         cred = server.credentials()
         ns = stack.enter_context(NetNamespace())
-        api_relay = _Relay(ns.peer_ip, server.port)
+        api_relay = TcpRelay(ns.peer_ip, server.port)
         stack.callback(api_relay.close)
         ecs_port = int(ecs.url.rsplit(":", 1)[1])
-        ecs_relay = _Relay(ns.peer_ip, ecs_port)
+        ecs_relay = TcpRelay(ns.peer_ip, ecs_port)
         stack.callback(ecs_relay.close)
         metadata = ecs.metadata_uri(ecs_task, "aws-guardduty-agent-AbC123").replace(
             f"127.0.0.1:{ecs_port}", f"{ns.peer_ip}:{ecs_relay.port}"
