@@ -117,7 +117,8 @@ def _encode_obj(obj: object) -> JsonDict:
     return out
 
 
-# Host and container objects repeat across events: their encodings are reused by identity.
+# Host, container and lineage objects repeat across events: their encodings are reused by
+# identity (the agent shares them between events).
 _SHARED: dict[int, tuple[object, JsonDict]] = {}
 _SHARED_MAX: Final = 4096
 
@@ -145,7 +146,7 @@ def encode_event(event: Event) -> JsonDict:
     out["host"] = _encode_shared(event.host)
     out["process"] = _encode_obj(event.process)
     if event.lineage:
-        out["lineage"] = [_encode_obj(e) for e in event.lineage]
+        out["lineage"] = [_encode_shared(e) for e in event.lineage]
     if event.container is not None:
         out["container"] = _encode_shared(event.container)
     payload = _encode_obj(event.payload)

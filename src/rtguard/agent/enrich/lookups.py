@@ -117,8 +117,25 @@ def build_lookups(ecs_agent_uri: str, ecs_metadata_uri: str) -> tuple[Lookups, d
 
     roots = _RootPids()
 
+    by_inode: OrderedDict[tuple[int, int, int], str] = OrderedDict()
+
     def sha256(pid: int, path: str, rec: ExecRecord) -> str:
+        # The sensor names the executable's inode (device, inode, mtime): a repeat of a known
+        # file costs one dict look-up, no file system access.
         roots.note(rec.cgroup_path, pid)
+        key = (rec.exe_dev, rec.exe_ino, rec.exe_mtime)
+        if rec.exe_ino:
+            known = by_inode.get(key)
+            if known is not None:
+                return known
+        digest = _sha256_slow(pid, path, rec)
+        if digest and rec.exe_ino:
+            by_inode[key] = digest
+            if len(by_inode) > _MAX_CONTAINERS:
+                by_inode.popitem(last=False)
+        return digest
+
+    def _sha256_slow(pid: int, path: str, rec: ExecRecord) -> str:
         result = hashes.hash_path(f"/proc/{pid}/exe")
         if result.ok:
             return result.sha256

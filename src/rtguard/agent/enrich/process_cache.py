@@ -132,6 +132,10 @@ class _Entry:
     container: Container | None
     cgroup_path: str
     pidns: int = 0
+    # Built once per entry and shared by every event that names it (cheap events, and the
+    # exporter reuses their encodings by identity).
+    ancestor: LineageEntry | None = None
+    lineage: tuple[LineageEntry, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -356,6 +360,7 @@ class ProcessTable:
         entry.process = replace(
             entry.process, uid=rec.new_uid, euid=rec.new_euid, gid=rec.new_gid, egid=rec.new_egid
         )
+        entry.ancestor = None  # children created from now on see the new ids
 
     def _on_dns(self, rec: DnsRecord) -> list[Event]:
         msg = parse_message(rec.message, tcp=rec.protocol == "TCP")
@@ -488,31 +493,40 @@ class ProcessTable:
             self._table.popitem(last=False)
             self.evicted += 1
 
-    def _lineage(self, process: Process) -> tuple[LineageEntry, ...]:
+    @staticmethod
+    def _as_ancestor(entry: _Entry) -> LineageEntry:
+        if entry.ancestor is None:
+            p = entry.process
+            entry.ancestor = LineageEntry(
+                exec_id=p.exec_id,
+                parent_exec_id=p.parent_exec_id,
+                pid=p.pid,
+                ns_pid=p.ns_pid,
+                name=p.name,
+                exe_path=p.exe_path,
+                uid=p.uid,
+                euid=p.euid,
+                start_time=p.start_time,
+            )
+        return entry.ancestor
+
+    def _lineage_of(self, entry: _Entry) -> tuple[LineageEntry, ...]:
+        """The entry's ancestors, nearest first, computed on its first event and kept."""
+        if entry.lineage is not None:
+            return entry.lineage
+        process = entry.process
         out: list[LineageEntry] = []
         seen = {process.pid}
         pid = process.ppid
         while pid and pid not in seen and len(out) < MAX_LINEAGE:
             seen.add(pid)
-            entry = self._table.get(pid)
-            if entry is None:
+            parent = self._table.get(pid)
+            if parent is None:
                 break
-            p = entry.process
-            out.append(
-                LineageEntry(
-                    exec_id=p.exec_id,
-                    parent_exec_id=p.parent_exec_id,
-                    pid=p.pid,
-                    ns_pid=p.ns_pid,
-                    name=p.name,
-                    exe_path=p.exe_path,
-                    uid=p.uid,
-                    euid=p.euid,
-                    start_time=p.start_time,
-                )
-            )
-            pid = p.ppid
-        return tuple(out)
+            out.append(self._as_ancestor(parent))
+            pid = parent.process.ppid
+        entry.lineage = tuple(out)
+        return entry.lineage
 
     def _event(self, kind: EventKind, ktime: int, entry: _Entry, payload: Payload) -> Event:
         wall = self._mono_offset + ktime if ktime else time.time_ns()
@@ -522,7 +536,7 @@ class ProcessTable:
             ktime=ktime,
             host=self._host,
             process=entry.process,
-            lineage=self._lineage(entry.process),
+            lineage=self._lineage_of(entry),
             container=entry.container,
             payload=payload,
         )
