@@ -11,6 +11,7 @@ Usage: python bench/exec_storm.py [--execs 20000] [--rounds 3]
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -30,6 +31,11 @@ def storm(n: int, cpu: int | None) -> float:
     start = time.perf_counter()
     subprocess.run([*pin, "/bin/sh", "-c", script], check=True)
     return time.perf_counter() - start
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pin_all_threads(pid: int, cpu: int) -> None:
@@ -78,6 +84,8 @@ def main() -> int:
     )
     base: list[float] = []
     with_agent: list[float] = []
+    agent_cpu: list[float] = []
+    server_cpu: list[float] = []
     try:
         storm(500, storm_cpu)  # warm caches
         for _ in range(args.rounds):
@@ -86,7 +94,12 @@ def main() -> int:
             if args.pin and agent.proc is not None:
                 pin_all_threads(agent.proc.pid, 1)
             time.sleep(1.0)
+            assert agent.proc is not None and server.proc is not None
+            a0, s0 = cpu_seconds(agent.proc.pid), cpu_seconds(server.proc.pid)
             with_agent.append(storm(args.execs, storm_cpu))
+            time.sleep(1.0)  # the last batch
+            agent_cpu.append(cpu_seconds(agent.proc.pid) - a0)
+            server_cpu.append(cpu_seconds(server.proc.pid) - s0)
             time.sleep(2.5)  # let the last batch and a heartbeat through
             assert agent.proc is not None
             rss, hwm = rss_kib(agent.proc.pid)
@@ -106,6 +119,8 @@ def main() -> int:
         f"  agent    : median {a:.3f}s  ({a / args.execs * 1e6:.0f} us/exec)  runs {[round(x, 3) for x in with_agent]}"
     )
     print(f"  overhead : {100 * (a / b - 1):+.1f}%")
+    ac, sc = statistics.median(agent_cpu), statistics.median(server_cpu)
+    print(f"  agent CPU: {ac:.2f}s per storm ({ac / args.execs * 1e6:.0f} us/exec); server CPU {sc:.2f}s")
     print(f"  agent RSS: {rss / 1024:.1f} MiB (peak {hwm / 1024:.1f} MiB) after the last round")
     print(f"  events received by the server: {got:.0f} (storm execs+exits and everything else on the host)")
     print(f"  drops reported by the agent: {drops or 'none'}")
