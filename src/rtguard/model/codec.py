@@ -200,62 +200,112 @@ def _check_list(value: object, where: str) -> list[object]:
     return value
 
 
-def _decode_typed(tp: object, value: object, where: str) -> object:
+_Conv = typing.Callable[[object, str], object]
+
+
+def _converter(tp: object) -> _Conv:
+    """A checking converter for one field type, built once per type (the decode hot path)."""
     origin = typing.get_origin(tp)
     if tp is str:
-        return _check_str(value, where)
+        return _check_str
     if tp is bool:
-        return _check_bool(value, where)
+        return _check_bool
     if tp is int:
-        return _check_int(value, where)
+        return _check_int
     if origin in (types.UnionType, typing.Union):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
         if len(args) != 1:
-            raise CodecError(f"{where}: ambiguous type")
-        return _decode_typed(args[0], value, where)
+            raise TypeError(f"ambiguous union {tp!r}")
+        inner = _converter(args[0])
+
+        def optional(value: object, where: str) -> object:
+            return None if value is None else inner(value, where)
+
+        return optional
     if origin is tuple:
         targs = typing.get_args(tp)
-        items = _check_list(value, where)
         if len(targs) == 2 and targs[1] is Ellipsis:
-            return tuple(_decode_typed(targs[0], v, f"{where}[{i}]") for i, v in enumerate(items))
-        if len(items) != len(targs):
-            raise CodecError(f"{where}: expected {len(targs)} items")
-        return tuple(
-            _decode_typed(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(targs, items, strict=True))
-        )
+            item = _converter(targs[0])
+
+            def many(value: object, where: str) -> object:
+                items = _check_list(value, where)
+                return tuple(item(v, where + f"[{i}]") for i, v in enumerate(items))
+
+            return many
+        convs = [_converter(a) for a in targs]
+
+        def fixed(value: object, where: str) -> object:
+            items = _check_list(value, where)
+            if len(items) != len(convs):
+                raise CodecError(f"{where}: expected {len(convs)} items")
+            return tuple(c(v, f"{where}[{i}]") for i, (c, v) in enumerate(zip(convs, items, strict=True)))
+
+        return fixed
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        return _decode_dataclass(tp, value, where)
-    raise CodecError(f"{where}: unsupported type {tp!r}")
+        cls = tp
+
+        def nested(value: object, where: str) -> object:
+            return _decode_dataclass(cls, value, where)
+
+        return nested
+    raise TypeError(f"unsupported field type {tp!r}")
 
 
-_HINTS: dict[type, dict[str, object]] = {}
+# Per class: the field names, the required ones, and (name, scalar kind, converter) triples;
+# kind 1/2/3 are str/int/bool, checked inline; 0 calls the converter.
+_Plan = tuple[frozenset[str], tuple[str, ...], tuple[tuple[str, int, _Conv], ...]]
+_SCALAR_KIND: Final[dict[object, int]] = {str: 1, int: 2, bool: 3}
+_INT_MIN: Final = -(2**63)
+_INT_MAX: Final = 2**64
+_PLANS: dict[type, _Plan] = {}
 
 
-def _hints(cls: type) -> dict[str, object]:
-    hints = _HINTS.get(cls)
-    if hints is None:
+def _plan(cls: type) -> _Plan:
+    plan = _PLANS.get(cls)
+    if plan is None:
         hints = typing.get_type_hints(cls)
-        _HINTS[cls] = hints
-    return hints
+        fields = dataclasses.fields(cls)
+        required = tuple(
+            f.name
+            for f in fields
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        )
+        plan = (
+            frozenset(f.name for f in fields),
+            required,
+            tuple((f.name, _SCALAR_KIND.get(hints[f.name], 0), _converter(hints[f.name])) for f in fields),
+        )
+        _PLANS[cls] = plan
+    return plan
 
 
 def _decode_dataclass(cls: type[_T], value: object, where: str) -> _T:
     if not isinstance(value, Mapping):
         raise CodecError(f"{where}: expected an object, got {type(value).__name__}")
-    hints = _hints(cls)
-    kwargs: dict[str, object] = {}
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    names, required, convs = _plan(cls)
     for key in value:
         if key not in names:
             raise CodecError(f"{where}: unknown field {str(key)[:64]!r}")
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name not in value:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise CodecError(f"{where}.{f.name}: missing")
+    for name in required:
+        if name not in value:
+            raise CodecError(f"{where}.{name}: missing")
+    kwargs: dict[str, object] = {}
+    for name, kind, conv in convs:
+        if name not in value:
             continue
-        kwargs[f.name] = _decode_typed(hints[f.name], value[f.name], f"{where}.{f.name}")
+        v = value[name]
+        if kind == 1:
+            if type(v) is not str or len(v) > MAX_STRING:
+                conv(v, f"{where}.{name}")
+        elif kind == 2:
+            if type(v) is not int or not _INT_MIN <= v < _INT_MAX:
+                conv(v, f"{where}.{name}")
+        elif kind == 3:
+            if type(v) is not bool:
+                conv(v, f"{where}.{name}")
+        else:
+            v = conv(v, f"{where}.{name}")
+        kwargs[name] = v
     return cls(**kwargs)
 
 
