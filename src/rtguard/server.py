@@ -231,7 +231,13 @@ def build_server(config: ServerConfig, listeners: tuple[FindingListener, ...] = 
     )
     coverage.add_listener(lifecycle.on_coverage_event)
     app.include_router(build_ingest_router(store, bus, registry, heartbeat_hook=coverage.on_heartbeat))
-    app.include_router(build_inventory_router(store, on_report=coverage.wake))
+
+    def runtime_settings(account_id: str) -> dict[str, bool]:
+        _detector, rs = coverage.settings(account_id)
+        return {"runtimeMonitoring": rs.runtime, "ecsFargateAgentManagement": rs.fargate_auto,
+                "ec2AgentManagement": rs.ec2_auto}  # fmt: skip
+
+    app.include_router(build_inventory_router(store, on_report=coverage.wake, settings_of=runtime_settings))
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> str:

@@ -128,3 +128,26 @@ def test_tags_decide_scope_and_exclusion_reverts(ecs: Any) -> None:
     assert again["included"].services_reverted == ["svc"]
     reverted = _service_td(ecs, included, "svc")
     assert not has_sidecar(reverted) and reverted["revision"] > 2
+
+
+def test_switches_follow_the_server_between_passes(ecs: Any) -> None:
+    td_arn = _register_example(ecs)
+    plain = _cluster(ecs, "follow", None)
+    ecs.create_service(
+        cluster=plain, serviceName="svc", taskDefinition=td_arn, desiredCount=1, launchType="FARGATE"
+    )
+    answers: list[RuntimeSettings | None] = [
+        RuntimeSettings(runtime=True, fargate_auto=False),
+        None,  # the server could not be asked: keep the last switches
+        RuntimeSettings(runtime=True, fargate_auto=True),
+    ]
+    controller = EcsController(
+        ecs, SIDECAR, RuntimeSettings(runtime=True, fargate_auto=True), settings=lambda: answers.pop(0)
+    )
+    first = {r.name: r for r in controller.run_once()}
+    assert not first["follow"].in_scope and not has_sidecar(_service_td(ecs, plain, "svc"))
+    second = {r.name: r for r in controller.run_once()}
+    assert not second["follow"].in_scope
+    third = {r.name: r for r in controller.run_once()}
+    assert third["follow"].in_scope and third["follow"].services_injected == ["svc"]
+    assert has_sidecar(_service_td(ecs, plain, "svc"))

@@ -53,8 +53,9 @@ def add_parser(sub: Any) -> None:
     )
     c.add_argument("--token-secret-arn", default=os.environ.get(ENV_TOKEN_SECRET_ARN, ""))
     c.add_argument("--image", default="")
-    c.add_argument("--auto", choices=("enabled", "disabled"), default="enabled",
-                   help="ECS_FARGATE_AGENT_MANAGEMENT: inject into untagged clusters")  # fmt: skip
+    c.add_argument("--auto", choices=("server", "enabled", "disabled"), default="server",
+                   help="ECS_FARGATE_AGENT_MANAGEMENT (inject into untagged clusters): follow the "
+                        "server's detector (default), or force it on or off")  # fmt: skip
     c.add_argument("--interval", type=float, default=30.0, help="seconds between passes")
     c.add_argument("--once", action="store_true", help="one pass, print the report, exit")
 

@@ -75,6 +75,8 @@ class EcsController:
         runtime: the detector's Runtime Monitoring switches (``fargate_auto`` is
             ECS_FARGATE_AGENT_MANAGEMENT).
         reporter: receives ``{"clusters": [...]}`` after each pass (None: keep it to yourself).
+        settings: asked before each pass for the detector's current switches (None, or an
+            answer of None, keeps the last ones), so UpdateDetector on the server takes effect.
     """
 
     def __init__(
@@ -83,8 +85,10 @@ class EcsController:
         sidecar: SidecarSettings,
         runtime: RuntimeSettings,
         reporter: Callable[[dict[str, Any]], None] | None = None,
+        settings: Callable[[], RuntimeSettings | None] | None = None,
     ) -> None:
         self._ecs = ecs
+        self._settings = settings
         self._sidecar = sidecar
         self.runtime = runtime
         self._reporter = reporter
@@ -176,6 +180,10 @@ class EcsController:
     def run_once(self) -> list[ClusterReport]:
         """One pass over every cluster; returns the reports (and hands them to the reporter)."""
         self._td_cache.clear()
+        if self._settings is not None:
+            current = self._settings()
+            if current is not None:
+                self.runtime = current
         arns: list[str] = []
         for page in self._ecs.get_paginator("list_clusters").paginate():
             arns.extend(page.get("clusterArns", []))
@@ -232,8 +240,28 @@ def run_controller_cli(args: Any) -> int:
         except httpx.HTTPError as exc:
             print(f"rtguard ecs controller: could not report to {args.server}: {exc}", file=sys.stderr)
 
-    runtime = RuntimeSettings(runtime=True, fargate_auto=args.auto == "enabled")
-    controller = EcsController(ecs, sidecar, runtime, reporter=report)
+    def from_server() -> RuntimeSettings | None:
+        if not token:
+            return None
+        try:
+            resp = httpx.get(f"{args.server}/agent/v1/settings", headers={"Authorization": f"Bearer {token}"},
+                             timeout=10)  # fmt: skip
+            resp.raise_for_status()
+            data = resp.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            print(
+                f"rtguard ecs controller: could not read settings from {args.server}: {exc}", file=sys.stderr
+            )
+            return None
+        return RuntimeSettings(
+            runtime=bool(data.get("runtimeMonitoring")),
+            fargate_auto=bool(data.get("ecsFargateAgentManagement")),
+            ec2_auto=bool(data.get("ec2AgentManagement")),
+        )
+
+    runtime = RuntimeSettings(runtime=True, fargate_auto=args.auto != "disabled")
+    follow = from_server if args.auto == "server" else None
+    controller = EcsController(ecs, sidecar, runtime, reporter=report, settings=follow)
     if args.once:
         for r in controller.run_once():
             print(json.dumps({"cluster": r.name, "inScope": r.in_scope, "servicesInjected": r.services_injected,

@@ -70,8 +70,11 @@ def build_inventory_router(
     store: InventoryStore,
     on_report: Callable[[], None] | None = None,
     clock: Callable[[], float] | None = None,
+    settings_of: Callable[[str], dict[str, bool]] | None = None,
 ) -> APIRouter:
-    """The router with ``POST /agent/v1/inventory``; ``on_report`` runs after each saved report."""
+    """The router with ``POST /agent/v1/inventory`` (``on_report`` runs after each saved report)
+    and ``GET /agent/v1/settings`` (the account's Runtime Monitoring switches, from
+    ``settings_of``, for the ECS controller)."""
     import time
 
     now = clock or time.time
@@ -92,6 +95,19 @@ def build_inventory_router(
         if on_report is not None:
             on_report()
         return JSONResponse({"clusters": len(clusters), "instances": len(instances)})
+
+    def _settings(authorization: str | None) -> JSONResponse:
+        token = authorization[7:].strip() if authorization and authorization.startswith("Bearer ") else ""
+        account = store.lookup_agent_token(token) if token else None
+        if account is None:
+            return JSONResponse({"__type": "Unauthorized", "message": "missing or unknown agent token"}, 401)
+        if settings_of is None:
+            return JSONResponse({"__type": "NotFound", "message": "settings are not served here"}, 404)
+        return JSONResponse(settings_of(account))
+
+    @router.get("/settings")
+    async def get_settings(authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
+        return await run_in_threadpool(_settings, authorization)
 
     @router.post("/inventory")
     async def post_inventory(
