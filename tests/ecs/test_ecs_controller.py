@@ -24,6 +24,9 @@ EC2_IDENTITY: dict[str, Any] = {}
 SIDECAR = SidecarSettings(server="http://rtguard.internal:8080", token="tok")
 
 
+EC2_CLIENT: list[Any] = []
+
+
 @pytest.fixture
 def ecs() -> Iterator[Any]:
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -43,6 +46,7 @@ def ecs() -> Iterator[Any]:
             "securityGroups": [sg],
             "assignPublicIp": "DISABLED",
         }
+        EC2_CLIENT[:] = [ec2]
         yield boto3.client("ecs", **kwargs)
     finally:
         server.stop()
@@ -151,3 +155,20 @@ def test_switches_follow_the_server_between_passes(ecs: Any) -> None:
     third = {r.name: r for r in controller.run_once()}
     assert third["follow"].in_scope and third["follow"].services_injected == ["svc"]
     assert has_sidecar(_service_td(ecs, plain, "svc"))
+
+
+def test_container_instance_tags_are_reported(ecs: Any) -> None:
+    cluster = _cluster(ecs, "hosts", None)
+    ec2 = EC2_CLIENT[0]
+    ec2.create_tags(
+        Resources=[EC2_IDENTITY["instanceId"]], Tags=[{"Key": "GuardDutyManaged", "Value": "false"}]
+    )
+    ecs.register_container_instance(cluster=cluster, instanceIdentityDocument=json.dumps(EC2_IDENTITY))
+    reports: list[dict[str, Any]] = []
+    controller = EcsController(
+        ecs, SIDECAR, RuntimeSettings(runtime=True, ec2_auto=True), reporter=reports.append, ec2=ec2
+    )
+    controller.run_once()
+    # moto keeps state per process, so other tests' instances may be listed too
+    mine = [i for i in reports[-1]["instances"] if i["instanceId"] == EC2_IDENTITY["instanceId"]]
+    assert mine == [{"instanceId": EC2_IDENTITY["instanceId"], "tags": {"GuardDutyManaged": "false"}}]

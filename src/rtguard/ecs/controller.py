@@ -77,6 +77,8 @@ class EcsController:
         reporter: receives ``{"clusters": [...]}`` after each pass (None: keep it to yourself).
         settings: asked before each pass for the detector's current switches (None, or an
             answer of None, keeps the last ones), so UpdateDetector on the server takes effect.
+        ec2: a boto3 EC2 client; when given, the container instances' EC2 tags (their
+            ``GuardDutyManaged`` tag decides EC2 coverage) are reported as ``instances``.
     """
 
     def __init__(
@@ -86,8 +88,10 @@ class EcsController:
         runtime: RuntimeSettings,
         reporter: Callable[[dict[str, Any]], None] | None = None,
         settings: Callable[[], RuntimeSettings | None] | None = None,
+        ec2: Any = None,
     ) -> None:
         self._ecs = ecs
+        self._ec2 = ec2
         self._settings = settings
         self._sidecar = sidecar
         self.runtime = runtime
@@ -192,8 +196,23 @@ class EcsController:
             described = self._ecs.describe_clusters(clusters=chunk, include=["TAGS"]).get("clusters", [])
             reports.extend(self._cluster(c) for c in described)
         if self._reporter is not None:
-            self._reporter({"clusters": [r.inventory() for r in reports], "instances": []})
+            ids = sorted({i for r in reports for i in r.container_instances if i.startswith("i-")})
+            self._reporter(
+                {"clusters": [r.inventory() for r in reports], "instances": self.instance_tags(ids)}
+            )
         return reports
+
+    def instance_tags(self, instance_ids: list[str]) -> list[dict[str, Any]]:
+        """``[{"instanceId", "tags"}]`` for EC2 instances (empty without an EC2 client)."""
+        if self._ec2 is None or not instance_ids:
+            return []
+        out: list[dict[str, Any]] = []
+        for chunk in _chunks(instance_ids, 100):
+            for reservation in self._ec2.describe_instances(InstanceIds=chunk).get("Reservations", []):
+                for inst in reservation.get("Instances", []):
+                    tags = {str(t["Key"]): str(t["Value"]) for t in inst.get("Tags") or () if "Key" in t}
+                    out.append({"instanceId": str(inst["InstanceId"]), "tags": tags})
+        return out
 
     def run(self, interval: float, stop: Callable[[], bool]) -> None:
         """Pass after pass until ``stop()``; a failed pass is logged and retried next interval."""
@@ -230,6 +249,7 @@ def run_controller_cli(args: Any) -> int:
         image=args.image or DEFAULT_IMAGE,
     )
     ecs = boto3.client("ecs", endpoint_url=args.endpoint_url, region_name=args.region)
+    ec2 = boto3.client("ec2", endpoint_url=args.endpoint_url, region_name=args.region)
 
     def report(inventory: dict[str, Any]) -> None:
         if not token:
@@ -261,7 +281,7 @@ def run_controller_cli(args: Any) -> int:
 
     runtime = RuntimeSettings(runtime=True, fargate_auto=args.auto != "disabled")
     follow = from_server if args.auto == "server" else None
-    controller = EcsController(ecs, sidecar, runtime, reporter=report, settings=follow)
+    controller = EcsController(ecs, sidecar, runtime, reporter=report, settings=follow, ec2=ec2)
     if args.once:
         for r in controller.run_once():
             print(json.dumps({"cluster": r.name, "inScope": r.in_scope, "servicesInjected": r.services_injected,
