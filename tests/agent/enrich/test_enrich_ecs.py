@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
-import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -23,6 +22,7 @@ from rtguard.agent.enrich.ecs import (
     parse_task_v4,
     parse_timestamp_ns,
 )
+from rtguard.agent.transport import Response
 from rtguard.model.events import EcsTask
 from rtguard.testing.containers import new_container_id, new_task_id
 from rtguard.testing.ecs_fake import FakeEcsContainer, FakeEcsEndpoints, FakeEcsTask
@@ -386,21 +386,21 @@ class TestNeverRaises:
     @pytest.mark.parametrize(
         ("response", "reason"),
         [
-            (httpx.Response(200, content=b"{not json"), "bad_json"),
-            (httpx.Response(302, headers={"Location": "http://203.0.113.9/"}), "http_302"),
-            (httpx.Response(200, json={"Tasks": "nope"}), "bad_shape"),
+            (Response(200, b"{not json"), "bad_json"),
+            (Response(302, b""), "http_302"),
+            (Response(200, b'{"Tasks": "nope"}'), "bad_shape"),
         ],
     )
-    def test_bad_answers(self, response: httpx.Response, reason: str) -> None:
+    def test_bad_answers(self, response: Response, reason: str) -> None:
         seen: list[str] = []
 
-        def handler(request: httpx.Request) -> httpx.Response:
-            seen.append(str(request.url))
-            if request.url.path == "/v1/metadata":
-                return httpx.Response(200, json={"Cluster": "c"})
+        def handler(method: str, url: str, body: bytes | None, headers: Mapping[str, str]) -> Response:
+            seen.append(url)
+            if url.endswith("/v1/metadata"):
+                return Response(200, b'{"Cluster": "c"}')
             return response
 
-        client = EcsAgentIntrospection("http://127.0.0.1:9", transport=httpx.MockTransport(handler))
+        client = EcsAgentIntrospection("http://127.0.0.1:9", transport=handler)
         assert client.tasks() is None
         assert client.stats.errors == {reason: 1}
         assert all(u.startswith("http://127.0.0.1:9/") for u in seen)  # redirect not followed

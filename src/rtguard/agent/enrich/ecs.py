@@ -16,13 +16,13 @@ from __future__ import annotations
 import os
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Final, Protocol
 
-import httpx
-
+from rtguard.agent.transport import HttpClient, Transport, TransportError
 from rtguard.model.events import Container, EcsTask
 
 __all__ = [
@@ -329,30 +329,30 @@ class EcsStats:
 class _JsonClient:
     """GET JSON with a short timeout; every failure is ``None`` plus a counted reason."""
 
-    def __init__(self, base_url: str, timeout: float, transport: httpx.BaseTransport | None) -> None:
+    def __init__(self, base_url: str, timeout: float, transport: Transport | None) -> None:
         self.base_url = base_url.rstrip("/")
         self.stats = EcsStats()
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout),
-            follow_redirects=False,
-            trust_env=False,
-            transport=transport,
-        )
+        self._client: HttpClient | None = None
+        try:
+            self._client = HttpClient(self.base_url, timeout=timeout, transport=transport)
+        except ValueError:
+            self.stats.error("bad_url")
 
     def get(self, path: str, params: Mapping[str, str] | None = None) -> object | None:
         self.stats.requests += 1
+        if self._client is None:
+            self.stats.error("bad_url")
+            return None
+        query = "?" + urllib.parse.urlencode(params) if params else ""
         try:
-            response = self._client.get(self.base_url + path, params=params)
-        except httpx.TimeoutException:
-            self.stats.error("timeout")
+            response = self._client.get(path + query)
+        except TransportError as exc:
+            self.stats.error("timeout" if exc.reason == "timeout" else "connect")
             return None
-        except httpx.HTTPError:
-            self.stats.error("connect")
+        if response.status != 200:
+            self.stats.error(f"http_{response.status}")
             return None
-        if response.status_code != 200:
-            self.stats.error(f"http_{response.status_code}")
-            return None
-        if len(response.content) > _MAX_BODY:
+        if len(response.body) > _MAX_BODY or response.truncated:
             self.stats.error("too_large")
             return None
         try:
@@ -363,7 +363,8 @@ class _JsonClient:
         return body
 
     def close(self) -> None:
-        self._client.close()
+        if self._client is not None:
+            self._client.close()
 
 
 class EcsAgentIntrospection:
@@ -372,7 +373,7 @@ class EcsAgentIntrospection:
     Args:
         base_url: e.g. ``http://localhost:51678`` (DESIGN §4.1 ``--ecs-agent-uri``).
         timeout: seconds per request (connect and read).
-        transport: an httpx transport for tests (``httpx.MockTransport``).
+        transport: replaces the network in tests (``rtguard.agent.transport.Transport``).
 
     Not thread-safe on its own; ``EcsResolver`` serialises its calls.
     """
@@ -384,7 +385,7 @@ class EcsAgentIntrospection:
         base_url: str = DEFAULT_INTROSPECTION_URL,
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
-        transport: httpx.BaseTransport | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self._http = _JsonClient(base_url, timeout, transport)
         self._metadata: AgentMetadata | None = None
@@ -460,7 +461,7 @@ class TaskMetadataV4:
     Args:
         uri: the value of ``ECS_CONTAINER_METADATA_URI_V4`` (per container, no trailing ``/``).
         timeout: seconds per request.
-        transport: an httpx transport for tests.
+        transport: replaces the network in tests.
     """
 
     mode: Final = "sidecar"
@@ -470,7 +471,7 @@ class TaskMetadataV4:
         uri: str,
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
-        transport: httpx.BaseTransport | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self._http = _JsonClient(uri, timeout, transport)
 
@@ -480,7 +481,7 @@ class TaskMetadataV4:
         environ: Mapping[str, str] | None = None,
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
-        transport: httpx.BaseTransport | None = None,
+        transport: Transport | None = None,
     ) -> TaskMetadataV4 | None:
         """A client for ``$ECS_CONTAINER_METADATA_URI_V4``, or None when it is not set."""
         env = os.environ if environ is None else environ

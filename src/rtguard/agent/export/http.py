@@ -20,10 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-import httpx
-
 from rtguard.agent.export.batch import ExportResult
 from rtguard.agent.export.spool import DiskSpool
+from rtguard.agent.transport import HttpClient, Transport, TransportError
 from rtguard.model.codec import Batch, JsonDict, encode_batch
 from rtguard.model.events import Event
 
@@ -95,13 +94,16 @@ class HttpExporter:
         *,
         timeout: float = 5.0,
         max_backoff: float = 5.0,
+        transport: Transport | None = None,
     ) -> None:
         self._server = server.rstrip("/")
         self._token = token
         self._spool = spool
         self._identity = identity
         identity.bump_past(spool.max_seq())
-        self._client = httpx.Client(timeout=timeout, headers={"authorization": f"Bearer {token}"})
+        self._client = HttpClient(
+            self._server, timeout=timeout, headers={"authorization": f"Bearer {token}"}, transport=transport
+        )
         self._send_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -141,7 +143,7 @@ class HttpExporter:
             except _Rejected:
                 self.counters["events_rejected"] += len(events)
                 return ExportResult.DROPPED
-            except httpx.HTTPError as exc:
+            except TransportError as exc:
                 self._note_down(exc)
         if self._spool.put(seq, body):
             self.counters["batches_spooled"] += 1
@@ -157,18 +159,17 @@ class HttpExporter:
         self.counters["send_errors"] += 1
 
     def _post(self, body: bytes) -> None:
-        resp = self._client.post(
-            self._server + BATCH_PATH,
-            content=body,
-            headers={"content-type": "application/json", "content-encoding": "gzip"},
+        resp = self._client.request(
+            "POST", BATCH_PATH, body, {"content-type": "application/json", "content-encoding": "gzip"}
         )
-        if resp.status_code == 200:
+        if resp.status == 200:
             self.server_up = True
             return
-        if resp.status_code in (400, 413, 422):
-            _log.error("server rejected batch", extra={"status": resp.status_code, "body": resp.text[:500]})
-            raise _Rejected(resp.text)
-        raise httpx.HTTPStatusError(f"status {resp.status_code}", request=resp.request, response=resp)
+        text = resp.body[:500].decode("utf-8", "replace")
+        if resp.status in (400, 413, 422):
+            _log.error("server rejected batch", extra={"status": resp.status, "body": text})
+            raise _Rejected(text)
+        raise TransportError("protocol", f"server answered {resp.status}: {text}")
 
     def _drain_once(self) -> bool:
         """Send the oldest spooled batch; True when it left the spool."""
@@ -194,7 +195,7 @@ class HttpExporter:
                 while len(self._spool) and not self._stop.is_set():
                     self._drain_once()
                 backoff = 0.1
-            except httpx.HTTPError as exc:
+            except TransportError as exc:
                 self._note_down(exc)
                 backoff = min(self._max_backoff, backoff * 2)
             except Exception:
@@ -214,11 +215,11 @@ class HttpExporter:
     def heartbeat(self, payload: JsonDict) -> JsonDict | None:
         """Send a heartbeat; return the server's answer (the agent configuration) or None."""
         try:
-            resp = self._client.post(self._server + HEARTBEAT_PATH, json=payload)
-        except httpx.HTTPError as exc:
+            resp = self._client.post_json(HEARTBEAT_PATH, payload)
+        except TransportError as exc:
             self._note_down(exc)
             return None
-        if resp.status_code != 200:
+        if resp.status != 200:
             self.counters["heartbeat_errors"] += 1
             return None
         try:
