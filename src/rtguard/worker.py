@@ -124,11 +124,13 @@ class DetectionWorker:
         return len(rows)
 
     def _process(self, account_id: str, line: str) -> None:
-        try:
-            event = decode_event(json.loads(line))
-        except (ValueError, CodecError):
-            self.counters["decode_errors"] += 1
-            return
+        event = self._bus.recall(line)
+        if event is None:
+            try:
+                event = decode_event(json.loads(line))
+            except (ValueError, CodecError):
+                self.counters["decode_errors"] += 1
+                return
         key = resource_key(event)
         state = self._states.get(key)
         if state is None:

@@ -9,14 +9,40 @@ must not hold data: the scale-out mode replaces it with NATS JetStream, which ca
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Final
+
+from rtguard.model.events import Event
+
+_CACHE_MAX: Final = 65_536
 
 
 class MemoryBus:
     """A doorbell. Thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache_max: int = _CACHE_MAX) -> None:
         self._event = threading.Event()
         self.rings = 0
+        self._decoded: OrderedDict[str, Event] = OrderedDict()
+        self._cache_max = cache_max
+        self._lock = threading.Lock()
+        self.recalled = 0
+
+    def remember(self, pairs: Iterable[tuple[str, Event]]) -> None:
+        """Keep decoded events by their stored line (oldest forgotten first past the bound)."""
+        with self._lock:
+            self._decoded.update(pairs)
+            while len(self._decoded) > self._cache_max:
+                self._decoded.popitem(last=False)
+
+    def recall(self, line: str) -> Event | None:
+        """The decoded event stored as ``line``, once; None when not (or no longer) kept."""
+        with self._lock:
+            event = self._decoded.pop(line, None)
+        if event is not None:
+            self.recalled += 1
+        return event
 
     def notify(self) -> None:
         """Tell the worker that new events are durable in the store."""

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from rtguard.bus.memory import MemoryBus
-from rtguard.model.codec import CodecError, JsonDict, decode_batch, encode_event
+from rtguard.model.codec import CodecError, JsonDict, decode_batch
 
 AGENT_CONFIG_VERSION: Final = 1
 _log = logging.getLogger(__name__)
@@ -135,15 +135,18 @@ def build_ingest_router(
 
     def _ingest(account: str, body: bytes) -> JSONResponse:
         try:
-            batch = decode_batch(json.loads(body))
+            raw = json.loads(body)
+            batch = decode_batch(raw)
         except (ValueError, RecursionError) as exc:
             registry.counters["rejected_invalid"] += 1
             msg = str(exc) if isinstance(exc, CodecError) else f"invalid JSON: {str(exc)[:200]}"
             return _error(400, "InvalidBatch", msg)
-        lines = [json.dumps(encode_event(e), separators=(",", ":")) for e in batch.events]
+        # The validated wire dicts are stored as they came (the codec accepted every field).
+        lines = [json.dumps(e, separators=(",", ":")) for e in raw["events"]]
         new = store.record_batch(account, batch.agent_id, batch.seq, lines)
         if new:
             registry.counters["events_received"] += len(lines)
+            bus.remember(zip(lines, batch.events, strict=True))
             bus.notify()
         else:
             registry.counters["batches_duplicate"] += 1
