@@ -127,7 +127,7 @@ class HttpExporter:
             encode_batch(Batch(agent_id=self.agent_id, seq=seq, events=tuple(events))),
             separators=(",", ":"),
         ).encode("utf-8", "surrogatepass")
-        return seq, gzip.compress(body, compresslevel=5)
+        return seq, gzip.compress(body, compresslevel=1)
 
     def export(self, events: Sequence[Event]) -> ExportResult:
         """Send one batch, or spool it when the server is away or older batches wait."""
