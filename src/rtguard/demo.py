@@ -182,7 +182,11 @@ def run_demo(config: DemoConfig) -> int:
                 console.print(f"[red]missing findings:[/red] {escape(', '.join(sorted(missing)))}")
             console.print(f"\nAPI endpoint: {server.url}   credentials: {data_dir / 'credentials.json'}")
             _hints(cred, data_dir / "credentials.json", console)
-            if not config.once:
+            if config.once:
+                console.print(
+                    "\n(--once: server and agent stop now; run `rtguard demo` to keep them running.)"
+                )
+            else:
                 console.print("\nServer and agent keep running; press Ctrl-C to stop.")
                 while server.alive() and agent.alive():
                     time.sleep(1)
