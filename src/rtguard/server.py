@@ -32,6 +32,7 @@ from rtguard.findings.lifecycle import FindingsLifecycle, build_lifecycle
 from rtguard.findings.retention import RetentionTask
 from rtguard.ingest.inventory import build_inventory_router
 from rtguard.ingest.routes import AgentRegistry, build_ingest_router
+from rtguard.intel.view import StoreIntelProvider
 from rtguard.store.sqlite import SqlStore
 from rtguard.worker import DetectionWorker, FindingListener
 
@@ -224,6 +225,7 @@ def build_server(config: ServerConfig, listeners: tuple[FindingListener, ...] = 
         region=config.region,
         listeners=(*listeners, lifecycle.on_finding),
         admit=lifecycle.admit,
+        intel=StoreIntelProvider(store).view,
     )
     app = FastAPI(title="rtguard", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
     coverage = CoverageMonitor(

@@ -20,6 +20,7 @@ from typing import Any, Final, Protocol
 from rtguard.bus.memory import MemoryBus
 from rtguard.coverage.enablement import RuntimeSettings
 from rtguard.detect.detector import EngineState
+from rtguard.detect.detectors.threatintel import IntelLookup, intel_scope
 from rtguard.detect.engine import Engine
 from rtguard.findings.build import FindingContext, build_finding, finding_id, iso_time, resource_key
 from rtguard.model.codec import CodecError, JsonDict, decode_event
@@ -62,6 +63,8 @@ class DetectionWorker:
         listeners: called with (finding document, created?) after each upsert.
         admit: called with each new finding document before its upsert (suppression filters
             archive it there); None stores documents as built.
+        intel: the detector's user threat lists and trusted IPs by detector id (an
+            ``IntelView``), put in scope for the threat-intel detector during evaluation.
     """
 
     def __init__(
@@ -76,7 +79,9 @@ class DetectionWorker:
         listeners: tuple[FindingListener, ...] = (),
         max_partitions: int = 10_000,
         admit: Callable[[JsonDict], JsonDict] | None = None,
+        intel: Callable[[str], IntelLookup] | None = None,
     ) -> None:
+        self._intel = intel
         self._store = store
         self._engine = engine
         self._states: OrderedDict[str, EngineState] = OrderedDict()
@@ -140,7 +145,12 @@ class DetectionWorker:
         else:
             self._states.move_to_end(key)
         try:
-            detections = self._engine.evaluate(event, state)
+            if self._intel is None:
+                detections = self._engine.evaluate(event, state)
+            else:
+                det_id, _on = self._detector(account_id)
+                with intel_scope(self._intel(det_id) if det_id is not None else None):
+                    detections = self._engine.evaluate(event, state)
         except Exception:
             _log.exception("engine raised")
             self.counters["engine_errors"] += 1

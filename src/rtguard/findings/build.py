@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from rtguard.model.codec import JsonDict, JsonValue
-from rtguard.model.events import Container, Event, LineageEntry, Process
+from rtguard.model.events import Container, DnsPayload, Event, EventKind, LineageEntry, NetPayload, Process
 from rtguard.model.findings import FINDING_TYPES_BY_NAME, RUNTIME_CONTEXT_KEYS, Detection
 
 SCHEMA_VERSION: Final = "2.0"
@@ -169,6 +169,68 @@ def _context(detection: Detection) -> JsonDict:
     return out
 
 
+# The threat-intel and network types (reference §1a) carry ``service.action``; any detection
+# with threat-list evidence does too.
+_ACTION_TYPES: Final = frozenset(
+    {
+        "CryptoCurrency:Runtime/BitcoinTool.B", "Backdoor:Runtime/C&CActivity.B",
+        "UnauthorizedAccess:Runtime/TorRelay", "UnauthorizedAccess:Runtime/TorClient",
+        "Trojan:Runtime/BlackholeTraffic", "Trojan:Runtime/DropPoint",
+        "CryptoCurrency:Runtime/BitcoinTool.B!DNS", "Backdoor:Runtime/C&CActivity.B!DNS",
+        "Trojan:Runtime/BlackholeTraffic!DNS", "Trojan:Runtime/DropPoint!DNS",
+        "Trojan:Runtime/DGADomainRequest.C!DNS", "Trojan:Runtime/DriveBySourceTraffic!DNS",
+        "Trojan:Runtime/PhishingDomainRequest!DNS", "Impact:Runtime/AbusedDomainRequest.Reputation",
+        "Impact:Runtime/BitcoinDomainRequest.Reputation", "Impact:Runtime/MaliciousDomainRequest.Reputation",
+        "Impact:Runtime/SuspiciousDomainRequest.Reputation", "UnauthorizedAccess:Runtime/MetadataDNSRebind",
+    }
+)  # fmt: skip
+_PROTOCOLS: Final = {6: "TCP", 17: "UDP", 1: "ICMP", 58: "ICMPv6", 132: "SCTP"}
+_DIRECTIONS: Final = {"outbound": "OUTBOUND", "inbound": "INBOUND", "out": "OUTBOUND", "in": "INBOUND"}
+
+
+def _ip_details(ip: str) -> JsonDict:
+    return {"ipAddressV6": ip} if ":" in ip else {"ipAddressV4": ip}
+
+
+def service_action(detection: Detection) -> JsonDict | None:
+    """GuardDuty ``service.action`` from the event payload: ``DNS_REQUEST`` for a DNS query,
+    ``NETWORK_CONNECTION`` for a connect or accept; None for other kinds or types.
+
+    ``domainWithSuffix`` is the last two labels (no public-suffix list: ``a.b.co.uk`` gives
+    ``co.uk``); geolocation and organisation of ``remoteIpDetails`` are not known offline."""
+    if detection.finding_type not in _ACTION_TYPES and not detection.evidence:
+        return None
+    event = detection.event
+    payload = event.payload
+    if event.kind is EventKind.DNS_QUERY and isinstance(payload, DnsPayload):
+        domain = payload.name.strip().rstrip(".")
+        labels = domain.lower().split(".")
+        return {
+            "actionType": "DNS_REQUEST",
+            "dnsRequestAction": {
+                "domain": domain,
+                "protocol": payload.protocol or "UDP",
+                "blocked": False,
+                "domainWithSuffix": ".".join(labels[-2:]),
+            },
+        }
+    if event.kind in (EventKind.NET_CONNECT, EventKind.NET_ACCEPT) and isinstance(payload, NetPayload):
+        default = "INBOUND" if event.kind is EventKind.NET_ACCEPT else "OUTBOUND"
+        return {
+            "actionType": "NETWORK_CONNECTION",
+            "networkConnectionAction": {
+                "connectionDirection": _DIRECTIONS.get(payload.direction.lower(), default),
+                "protocol": _PROTOCOLS.get(payload.protocol, "Unknown"),
+                "blocked": False,
+                "localIpDetails": _ip_details(payload.local_ip),
+                "localPortDetails": {"port": payload.local_port, "portName": "Unknown"},
+                "remoteIpDetails": _ip_details(payload.remote_ip),
+                "remotePortDetails": {"port": payload.remote_port, "portName": "Unknown"},
+            },
+        }
+    return None
+
+
 def build_finding(ctx: FindingContext, detection: Detection, *, now_ns: int) -> JsonDict:
     """Return the full GuardDuty finding document for a first occurrence of ``detection``."""
     ftype = FINDING_TYPES_BY_NAME.get(detection.finding_type)
@@ -202,6 +264,16 @@ def build_finding(ctx: FindingContext, detection: Detection, *, now_ns: int) -> 
             "context": _context(detection),
         },
     }
+    action = service_action(detection)
+    if action is not None:
+        service["action"] = action
+    if detection.evidence:
+        service["evidence"] = {
+            "threatIntelligenceDetails": [
+                {"threatListName": d.threat_list_name, "threatNames": list(d.threat_names)}
+                for d in detection.evidence
+            ]
+        }
     created = iso_time(now_ns)
     return {
         "accountId": ctx.account_id,

@@ -370,6 +370,14 @@ RUNTIME_CONTEXT_KEYS: Final = frozenset(
 )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class ThreatIntelDetail:
+    """One ``service.evidence.threatIntelligenceDetails`` entry: the list and the threat names."""
+
+    threat_list_name: str
+    threat_names: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Detection:
     """What a rule or detector returns for an event that matches a finding type.
@@ -377,7 +385,8 @@ class Detection:
     ``context`` holds only ``RuntimeContext`` keys that belong to the type (string values, or
     lists of strings). ``artifact`` is the key artefact of the aggregation key (an executable
     hash or path, a domain, a remote IP, a file path). ``severity`` overrides the type's
-    default when not ``None``. ``rule_id`` names the rule or detector that fired.
+    default when not ``None``. ``rule_id`` names the rule or detector that fired. ``evidence``
+    names the threat lists that matched (threat-intel detections only).
     """
 
     finding_type: str
@@ -387,3 +396,4 @@ class Detection:
     severity: float | None = None
     context: dict[str, str | list[str]] = field(default_factory=dict)
     description: str = ""
+    evidence: tuple[ThreatIntelDetail, ...] = ()

@@ -9,7 +9,18 @@ from __future__ import annotations
 from typing import Any, Final
 
 from rtguard.detect.detector import Detector
+from rtguard.detect.detectors.malicious_file import MaliciousFileDetector
+from rtguard.detect.detectors.new_binary import NewBinaryDetector
+from rtguard.detect.detectors.reverse_shell import ReverseShellDetector
+from rtguard.detect.detectors.suspicious_shell import SuspiciousShellDetector
+from rtguard.detect.detectors.threatintel import ThreatIntelDetector
 
-BUILTIN: Final[tuple[Detector[Any], ...]] = ()
+BUILTIN: Final[tuple[Detector[Any], ...]] = (
+    ThreatIntelDetector(),
+    NewBinaryDetector(),
+    ReverseShellDetector(),
+    SuspiciousShellDetector(),
+    MaliciousFileDetector(),
+)
 
 __all__ = ["BUILTIN"]
