@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from rtguard.detect import behaviour_extractors as bx
 from rtguard.detect import extractors as x
 from rtguard.detect import payload_extractors as px
 from rtguard.detect.condition.ast import FieldRef
@@ -306,6 +307,9 @@ _f("dns", "dns.server_ip", IP, px.dns_server_ip, "Resolver the query went to.", 
 _f("fs", "fs.path.name", STR, px.fs_path_name, "Path the file operation acts on.", kinds=_FILE_KINDS)
 _f("fs", "fs.path.target", STR, px.fs_path_target, "Second path: new name of a rename, target of a link.",
    kinds=_FILE_KINDS)
+_f("fs", "fs.operation", STR, bx.fs_operation,
+   "GuardDuty's `fileOperation` word: `Write`, `Delete`, `Rename`, `Link`, `Symlink` or `Chmod`.",
+   falco=False, kinds=_FILE_KINDS)
 _f("other", "mount.source", STR, px.mount_source, "Mount source.", falco=False, kinds=(K.MOUNT,))
 _f("other", "mount.target", STR, px.mount_target, "Mount target directory.", falco=False, kinds=(K.MOUNT,))
 _f("other", "mount.fstype", STR, px.mount_fstype, "File-system type of a mount.", falco=False, kinds=(K.MOUNT,))

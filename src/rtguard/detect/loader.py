@@ -32,7 +32,17 @@ from rtguard.model.findings import FINDING_TYPES_BY_NAME, RUNTIME_CONTEXT_KEYS
 
 # Load order of the shipped files (package data in rtguard/rules); a test checks that every
 # YAML file there is listed.
-SHIPPED_RULE_FILES: Final = ("crypto_miner.yaml", "suspicious_tool.yaml", "discovery_command.yaml")
+SHIPPED_RULE_FILES: Final = (
+    "crypto_miner.yaml",
+    "suspicious_tool.yaml",
+    "discovery_command.yaml",
+    "container_escape.yaml",
+    "process_injection.yaml",
+    "fileless_execution.yaml",
+    "suspicious_command.yaml",
+    "sensitive_file.yaml",
+    "elevation_to_root.yaml",
+)
 
 # Falco priorities, and the severity a rule without a GuardDuty finding type gets from them.
 PRIORITY_SEVERITY: Final[Mapping[str, float]] = {

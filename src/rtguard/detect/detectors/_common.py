@@ -1,0 +1,70 @@
+"""Small helpers shared by the behavioural detectors: a bounded recency map and shell names.
+
+This module must not hold detector logic and must not do I/O.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import UTC, datetime
+from typing import Final, Generic, TypeVar
+
+from rtguard.model.events import Event
+
+V = TypeVar("V")
+
+SHELL_NAMES: Final = frozenset(
+    {"sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox"}
+)
+
+
+class BoundedMap(Generic[V]):
+    """A dict that forgets its oldest entries beyond ``limit`` (state must stay bounded)."""
+
+    __slots__ = ("_data", "_limit")
+
+    def __init__(self, limit: int) -> None:
+        self._data: OrderedDict[str, V] = OrderedDict()
+        self._limit = limit
+
+    def put(self, key: str, value: V) -> None:
+        self._data[key] = value
+        self._data.move_to_end(key)
+        while len(self._data) > self._limit:
+            self._data.popitem(last=False)
+
+    def get(self, key: str) -> V | None:
+        return self._data.get(key)
+
+    def pop(self, key: str) -> V | None:
+        return self._data.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def is_shell(event: Event) -> bool:
+    """The process is a shell: by executable name, or a busybox/argv[0] shell applet."""
+    p = event.process
+    if p.name in SHELL_NAMES and p.name != "busybox":
+        return True
+    argv0 = p.argv[0].rsplit("/", 1)[-1].lstrip("-") if p.argv else ""
+    return argv0 in SHELL_NAMES and argv0 != "busybox"
+
+
+def iso_time(ns: int) -> str:
+    """Nanoseconds since the epoch as GuardDuty's ISO-8601 text (``2026-01-02T03:04:05.000Z``)."""
+    dt = datetime.fromtimestamp(ns / 1e9, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def ancestry_ids(event: Event, depth: int = 3) -> list[str]:
+    """The process's own ``exec_id``, then its parent's and ancestors' up to ``depth``."""
+    p = event.process
+    ids = [p.exec_id]
+    if p.parent_exec_id:
+        ids.append(p.parent_exec_id)
+    for entry in event.lineage[:depth]:
+        if entry.exec_id not in ids:
+            ids.append(entry.exec_id)
+    return ids

@@ -1,0 +1,64 @@
+"""Execution:Runtime/ReverseShell: a shell whose stdin and stdout are sockets, started by (or
+as) a process that opened an outbound TCP connection.
+
+Remembers the processes (by ``exec_id``) that connected out over TCP; a shell exec with socket
+stdin and stdout whose own process or a near ancestor made such a connection is reported. A
+shell fed by a unix socket (journald, an exec session) or by an accepted connection alone (a
+bind shell: SuspiciousShellCreated) is not. No context keys: the process and its lineage are
+the evidence. Must not do I/O; state is bounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+from rtguard.detect.detectors._common import BoundedMap, ancestry_ids, is_shell
+from rtguard.model.events import Event, EventKind, NetPayload
+from rtguard.model.findings import Detection
+
+FINDING_TYPE: Final = "Execution:Runtime/ReverseShell"
+_TCP: Final = 6
+
+
+@dataclass(slots=True)
+class ReverseShellState:
+    """``exec_id`` → ``ip:port`` of the last outbound TCP connection."""
+
+    connected: BoundedMap[str] = field(default_factory=lambda: BoundedMap(20_000))
+
+
+class ReverseShellDetector:
+    """See the module docstring."""
+
+    rule_id: Final = "RTG-0131"
+    kinds: Final = frozenset({EventKind.NET_CONNECT, EventKind.PROCESS_EXEC, EventKind.PROCESS_EXIT})
+
+    def new_state(self) -> ReverseShellState:
+        return ReverseShellState()
+
+    def on_event(self, event: Event, state: ReverseShellState) -> list[Detection]:
+        p = event.process
+        payload = event.payload
+        if event.kind is EventKind.NET_CONNECT:
+            if isinstance(payload, NetPayload) and payload.protocol == _TCP and payload.remote_port:
+                state.connected.put(p.exec_id, f"{payload.remote_ip}:{payload.remote_port}")
+            return []
+        if event.kind is EventKind.PROCESS_EXIT:
+            state.connected.pop(p.exec_id)
+            return []
+        stdin, stdout, _ = p.stdio_sockets
+        if not (stdin and stdout) or not is_shell(event):
+            return []
+        remote = next((r for i in ancestry_ids(event) if (r := state.connected.get(i)) is not None), None)
+        if remote is None:
+            return []
+        return [
+            Detection(
+                finding_type=FINDING_TYPE,
+                event=event,
+                rule_id=self.rule_id,
+                artifact=p.exe_path,
+                description=f"Reverse shell: {p.exe_path} with stdin and stdout on a connection to {remote}",
+            )
+        ]

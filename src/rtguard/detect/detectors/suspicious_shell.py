@@ -1,0 +1,76 @@
+"""Execution:Runtime/SuspiciousShellCreated: a network-facing service starts an interactive shell.
+
+Remembers the processes (by ``exec_id``) that listen on a TCP port and are not shells or login
+services; an interactive shell (no ``-c`` command, or ``-i``) started as or by one of them is
+reported. ``sh -c`` commands from services, and shells from sshd and container runtimes, are
+not. No context keys: the parent process in the lineage is the network service. Must not do
+I/O; state is bounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+from rtguard.detect.detectors._common import BoundedMap, ancestry_ids, is_shell
+from rtguard.model.events import Event, EventKind, NetPayload
+from rtguard.model.findings import Detection
+
+FINDING_TYPE: Final = "Execution:Runtime/SuspiciousShellCreated"
+LOGIN_SERVICES: Final = frozenset(
+    {
+        "sshd",
+        "sshd-session",
+        "dropbear",
+        "containerd-shim",
+        "containerd-shim-runc-v2",
+        "runc",
+        "dockerd",
+        "tmux",
+        "screen",
+    }
+)
+_TCP: Final = 6
+
+
+@dataclass(slots=True)
+class SuspiciousShellState:
+    """``exec_id`` → name of each listening network service."""
+
+    listeners: BoundedMap[str] = field(default_factory=lambda: BoundedMap(20_000))
+
+
+class SuspiciousShellDetector:
+    """See the module docstring."""
+
+    rule_id: Final = "RTG-0132"
+    kinds: Final = frozenset({EventKind.NET_LISTEN, EventKind.PROCESS_EXEC, EventKind.PROCESS_EXIT})
+
+    def new_state(self) -> SuspiciousShellState:
+        return SuspiciousShellState()
+
+    def on_event(self, event: Event, state: SuspiciousShellState) -> list[Detection]:
+        p = event.process
+        if event.kind is EventKind.NET_LISTEN:
+            payload = event.payload
+            tcp = isinstance(payload, NetPayload) and payload.protocol == _TCP
+            if tcp and p.name not in LOGIN_SERVICES and not is_shell(event):
+                state.listeners.put(p.exec_id, p.name)
+            return []
+        if event.kind is EventKind.PROCESS_EXIT:
+            state.listeners.pop(p.exec_id)
+            return []
+        if not is_shell(event) or ("-c" in p.argv[1:] and "-i" not in p.argv[1:]):
+            return []
+        service = next((s for i in ancestry_ids(event, 1) if (s := state.listeners.get(i)) is not None), None)
+        if service is None:
+            return []
+        return [
+            Detection(
+                finding_type=FINDING_TYPE,
+                event=event,
+                rule_id=self.rule_id,
+                artifact=p.exe_path,
+                description=f"Network service {service} started an interactive shell {p.exe_path}",
+            )
+        ]
