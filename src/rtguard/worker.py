@@ -22,8 +22,9 @@ from rtguard.coverage.enablement import RuntimeSettings
 from rtguard.detect.detector import EngineState
 from rtguard.detect.detectors.threatintel import IntelLookup, intel_scope
 from rtguard.detect.engine import Engine
-from rtguard.findings.build import FindingContext, build_finding, finding_id, iso_time, resource_key
+from rtguard.findings.build import FindingContext, build_finding, finding_id, iso_time
 from rtguard.model.codec import CodecError, JsonDict, decode_event
+from rtguard.model.events import Event
 
 _log = logging.getLogger(__name__)
 CURSOR: Final = "detect"
@@ -56,8 +57,8 @@ class DetectionWorker:
 
     Args:
         store: the durable log and finding store.
-        engine: the detection engine; detector state is kept per resource (task, container
-            or host), bounded to ``max_partitions`` (least recently used go first).
+        engine: the detection engine; detector state is kept per container (or host for
+            host processes), bounded to ``max_partitions`` (least recently used go first).
         bus: rings when new events are durable.
         region: the region findings are created in.
         listeners: called with (finding document, created?) after each upsert.
@@ -136,7 +137,7 @@ class DetectionWorker:
             except (ValueError, CodecError):
                 self.counters["decode_errors"] += 1
                 return
-        key = resource_key(event)
+        key = _partition_key(event)
         state = self._states.get(key)
         if state is None:
             state = self._states[key] = self._engine.new_state()
@@ -206,3 +207,15 @@ class DetectionWorker:
         self._bus.notify()
         if self._thread is not None:
             self._thread.join(10)
+
+
+def _partition_key(event: Event) -> str:
+    """The detector-state partition: the container, else the host.
+
+    Not ``resource_key``: a container's first events arrive before its ECS task is known and
+    would start a second, empty partition when the task appears (a binary written before and
+    run after would not be matched).
+    """
+    if event.container is not None:
+        return f"container:{event.container.id}"
+    return f"instance:{event.host.instance_id or event.host.hostname}"

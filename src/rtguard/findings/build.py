@@ -17,7 +17,16 @@ from datetime import UTC, datetime
 from typing import Final
 
 from rtguard.model.codec import JsonDict, JsonValue
-from rtguard.model.events import Container, DnsPayload, Event, EventKind, LineageEntry, NetPayload, Process
+from rtguard.model.events import (
+    Container,
+    DnsPayload,
+    Event,
+    EventKind,
+    LineageEntry,
+    NetPayload,
+    Process,
+    TargetPayload,
+)
 from rtguard.model.findings import FINDING_TYPES_BY_NAME, RUNTIME_CONTEXT_KEYS, Detection
 
 SCHEMA_VERSION: Final = "2.0"
@@ -161,10 +170,27 @@ def resource_doc(event: Event, account_id: str, region: str) -> tuple[JsonDict, 
     }, f"EC2 instance {instance}"
 
 
+# RuntimeContext keys whose API shape is a list of strings, or a ProcessDetails structure.
+_LIST_CONTEXT_KEYS: Final = frozenset({"flags", "memoryRegions", "relatedFilePaths"})
+_PROCESS_CONTEXT_KEYS: Final = frozenset({"targetProcess", "modifyingProcess"})
+
+
 def _context(detection: Detection) -> JsonDict:
     out: JsonDict = {}
+    payload = detection.event.payload
     for key, value in detection.context.items():
-        if key in RUNTIME_CONTEXT_KEYS:
+        if key not in RUNTIME_CONTEXT_KEYS:
+            continue
+        if key in _PROCESS_CONTEXT_KEYS:
+            # the full target when the event carries it, else what the detection named
+            if key == "targetProcess" and isinstance(payload, TargetPayload) and payload.target is not None:
+                out[key] = process_details(payload.target, ())
+            else:
+                path = value if isinstance(value, str) else " ".join(value)
+                out[key] = {"executablePath": path, "name": path.rsplit("/", 1)[-1]}
+        elif key in _LIST_CONTEXT_KEYS:
+            out[key] = list(value) if isinstance(value, list) else [value]
+        else:
             out[key] = list(value) if isinstance(value, list) else value
     return out
 

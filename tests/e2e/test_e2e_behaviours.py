@@ -1,0 +1,322 @@
+"""End to end: real behaviours in one runc container, seen by the real eBPF sensor, turned into
+behavioural findings by the real server, read back with boto3; and ordinary commands in a
+second container that must produce no finding at all.
+
+One server+agent stack for the module. Network only on the container's own loopback.
+Privileged: on CI a missing capability fails the test (``rtguard.testing.privilege``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from rtguard.testing.containers import RuncContainer, new_container_id
+from rtguard.testing.ecs_fake import FakeEcsContainer, FakeEcsEndpoints, FakeEcsTask
+from rtguard.testing.privilege import require_root
+from rtguard.testing.stack import AgentProcess, ServerProcess
+
+pytestmark = pytest.mark.e2e
+PY = "/usr/bin/python3"
+# Kernels built without module support have no finit_module tracepoint: the agent reports the
+# blind spot and no module load can be seen (KernelModuleLoaded is then shown synthetically only).
+MODULE_TRACEPOINT = Path("/sys/kernel/tracing/events/syscalls/sys_enter_finit_module")
+MODULE = "DefenseEvasion:Runtime/KernelModuleLoaded"
+
+# ptrace (attach, POKEDATA, detach), process_vm_writev into a forked child, PTRACE_TRACEME in
+# another child, userfaultfd, and a finit_module attempt (fails: no CAP_SYS_MODULE).
+INJECT = r"""
+import ctypes, os, signal, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+libc.ptrace.restype = ctypes.c_long
+buf = ctypes.create_string_buffer(b"original", 16)
+child = os.fork()
+if child == 0:
+    time.sleep(30)
+    os._exit(0)
+time.sleep(0.2)
+libc.ptrace(16, child, None, None)
+os.waitpid(child, 0)
+libc.ptrace(5, child, ctypes.addressof(buf), ctypes.c_void_p(0x4141414141414141))
+libc.ptrace(17, child, None, None)
+class iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+src = ctypes.create_string_buffer(b"injected", 16)
+local, remote = iovec(ctypes.addressof(src), 8), iovec(ctypes.addressof(buf), 8)
+libc.process_vm_writev.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
+libc.process_vm_writev(child, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+os.kill(child, signal.SIGKILL)
+os.waitpid(child, 0)
+anti = os.fork()
+if anti == 0:
+    libc.ptrace(0, 0, None, None)
+    os._exit(0)
+os.waitpid(anti, 0)
+libc.syscall(323, 0)
+fd = os.open("/tmp/rtg.ko", os.O_RDONLY)
+libc.syscall(313, fd, b"", 0)
+print("inject done")
+"""
+
+# memfd exec: a copy of /bin/true run from memory.
+FILELESS = r"""
+import os
+fd = os.memfd_create("payload", 0)
+os.write(fd, open("/bin/true", "rb").read())
+os.execve(f"/proc/self/fd/{fd}", ["payload"], {})
+"""
+
+# Docker socket: a listening unix socket at /var/run/docker.sock, then a client connects.
+DOCKER_SOCK = r"""
+import os, socket
+os.makedirs("/var/run", exist_ok=True)
+srv = socket.socket(socket.AF_UNIX)
+srv.bind("/var/run/docker.sock")
+srv.listen(1)
+cli = socket.socket(socket.AF_UNIX)
+cli.connect("/var/run/docker.sock")
+print("docker sock done")
+"""
+
+# Reverse shell: sh -i with stdin/stdout on a TCP connection to a listener on the container's loopback.
+REVERSE = r"""
+import os, socket, sys, time
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", 0)); srv.listen(1)
+port = srv.getsockname()[1]
+if os.fork() == 0:
+    srv.close()
+    s = socket.create_connection(("127.0.0.1", port))
+    os.dup2(s.fileno(), 0); os.dup2(s.fileno(), 1)
+    os.execv("/bin/sh", ["sh", "-i"])
+conn, _ = srv.accept()
+conn.sendall(b"echo reverse-ok; exit\n")
+time.sleep(1)
+os.wait()
+print("reverse done")
+"""
+
+# Bind shell: a listening service accepts a connection and becomes sh on it.
+BIND = r"""
+import os, socket, time
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", 0)); srv.listen(1)
+port = srv.getsockname()[1]
+if os.fork() == 0:
+    conn, _ = srv.accept()
+    os.dup2(conn.fileno(), 0); os.dup2(conn.fileno(), 1)
+    os.execv("/bin/sh", ["sh"])
+srv.close()
+time.sleep(0.3)
+c = socket.create_connection(("127.0.0.1", port))
+c.sendall(b"echo bind-ok; exit\n")
+time.sleep(1)
+os.wait()
+print("bind done")
+"""
+
+SHELL_STEPS = [
+    # NewBinaryExecuted
+    "cp /bin/true /tmp/newbin && /tmp/newbin",
+    # RuncContainerEscape: runc binary written from the container (its own overlay copy)
+    "printf '#!/bin/sh\\n' > /usr/local/sbin/runc",
+    # CGroupsReleaseAgentModified: a release_agent file under a watched prefix
+    "mkdir -p /tmp/cgroup/x && echo /tmp/evil > /tmp/cgroup/x/release_agent",
+    # ContainerMountsHostDirectory: a failing mount of a host device
+    "mkdir -p /tmp/hostmnt; mount -t ext4 /dev/sda1 /tmp/hostmnt; true",
+    # DefenseEvasion:Runtime/SuspiciousCommand: LD_PRELOAD from /tmp; systemctl stop auditd
+    "LD_PRELOAD=/tmp/libhook.so /bin/true 2>/dev/null; systemctl stop auditd 2>/dev/null; true",
+    # Persistence:Runtime/SuspiciousCommand: a new user
+    "useradd -M rtgbackdoor; true",
+    # PrivilegeEscalation:Runtime/SuspiciousCommand: set-uid bit (also prepares ElevationToRoot)
+    "cp /usr/bin/id /tmp/rootid && chmod u+s /tmp/rootid",
+    # the three SensitiveFileModified types
+    "echo '* * * * * root /tmp/x' > /etc/cron.d/rtg",
+    "echo 'rtg ALL=(ALL) NOPASSWD:ALL' >> /etc/sudoers",
+    "echo line > /var/log/rtg-test.log && rm /var/log/rtg-test.log",
+]
+
+EXPECTED = {
+    "Execution:Runtime/NewBinaryExecuted": {"modifyingProcess", "modifiedAt"},
+    "PrivilegeEscalation:Runtime/DockerSocketAccessed": {"socketPath"},
+    "PrivilegeEscalation:Runtime/RuncContainerEscape": {"runcBinaryPath"},
+    "PrivilegeEscalation:Runtime/CGroupsReleaseAgentModified": {"releaseAgentPath"},
+    "DefenseEvasion:Runtime/ProcessInjection.Ptrace": None,
+    "DefenseEvasion:Runtime/ProcessInjection.VirtualMemoryWrite": None,
+    "DefenseEvasion:Runtime/PtraceAntiDebugging": set(),
+    "Execution:Runtime/ReverseShell": set(),
+    "Execution:Runtime/SuspiciousShellCreated": set(),
+    "DefenseEvasion:Runtime/FilelessExecution": set(),
+    "PrivilegeEscalation:Runtime/ContainerMountsHostDirectory": {
+        "mountSource",
+        "mountTarget",
+        "fileSystemType",
+        "flags",
+    },
+    "PrivilegeEscalation:Runtime/UserfaultfdUsage": set(),
+    "DefenseEvasion:Runtime/KernelModuleLoaded": None,
+    "DefenseEvasion:Runtime/SuspiciousCommand": None,
+    "Persistence:Runtime/SuspiciousCommand": {"commandLineExample"},
+    "PrivilegeEscalation:Runtime/SuspiciousCommand": {"commandLineExample"},
+    "PrivilegeEscalation:Runtime/ElevationToRoot": set(),
+    "Persistence:Runtime/SensitiveFileModified": None,
+    "PrivilegeEscalation:Runtime/SensitiveFileModified": None,
+    "DefenseEvasion:Runtime/SensitiveFileModified": None,
+}
+
+
+@dataclass
+class Stack:
+    agent: AgentProcess
+    ecs: FakeEcsEndpoints
+    cred: dict[str, str]
+    gd: Any
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    require_root()
+    tmp = tmp_path_factory.mktemp("behaviours")
+    with FakeEcsEndpoints(cluster="prod") as ecs:
+        server = ServerProcess(tmp / "server").start()
+        cred = server.credentials()
+        agent = AgentProcess(server.url, cred["agent_token"], tmp / "agent", ecs_agent_uri=ecs.url)
+        try:
+            agent.start()
+            gd = boto3.client(
+                "guardduty",
+                endpoint_url=server.url,
+                region_name=cred["region"],
+                aws_access_key_id=cred["aws_access_key_id"],
+                aws_secret_access_key=cred["aws_secret_access_key"],
+            )
+            yield Stack(agent=agent, ecs=ecs, cred=cred, gd=gd)
+        finally:
+            agent.stop()
+            server.stop()
+
+
+def _container(stack: Stack, family: str, **kw: Any) -> RuncContainer:
+    cid = new_container_id()
+    task = stack.ecs.add_task(
+        FakeEcsTask(
+            cluster="prod",
+            family=family,
+            containers=[FakeEcsContainer(docker_id=cid, name="app", image="public.ecr.aws/acme/app:1")],
+        )
+    )
+    return RuncContainer(task_id=task.task_id, container_id=cid, **kw)
+
+
+def _findings_of(gd: Any, detector: str, cid: str) -> dict[str, list[dict[str, Any]]]:
+    ids: list[str] = []
+    token = ""
+    while True:
+        page = gd.list_findings(DetectorId=detector, MaxResults=50, NextToken=token)
+        ids += page["FindingIds"]
+        token = page.get("NextToken", "")
+        if not token:
+            break
+    out: dict[str, list[dict[str, Any]]] = {}
+    for i in range(0, len(ids), 50):
+        for f in gd.get_findings(DetectorId=detector, FindingIds=ids[i : i + 50])["Findings"]:
+            if cid in json.dumps(f["Resource"]):
+                out.setdefault(f["Type"], []).append(f)
+    return out
+
+
+def _wait_for(gd: Any, detector: str, cid: str, types: set[str], timeout: float = 40) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    found: dict[str, list[dict[str, Any]]] = {}
+    while time.monotonic() < deadline:
+        found = _findings_of(gd, detector, cid)
+        if types <= set(found):
+            break
+        time.sleep(0.5)
+    return found
+
+
+def test_real_behaviours_become_their_findings(stack: Stack) -> None:
+    files = {
+        "/opt/rtg/inject.py": INJECT,
+        "/opt/rtg/fileless.py": FILELESS,
+        "/opt/rtg/docker_sock.py": DOCKER_SOCK,
+        "/opt/rtg/reverse.py": REVERSE,
+        "/opt/rtg/bind.py": BIND,
+        "/tmp/rtg.ko": "not a module\n",
+    }
+    caps = [
+        "CAP_AUDIT_WRITE",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_PTRACE",
+        "CAP_CHOWN",
+        "CAP_FOWNER",
+    ]
+    det = stack.cred["detector_id"]
+    with _container(stack, "attacked", capabilities=caps, no_new_privileges=False, files=files) as box:
+        for step in SHELL_STEPS:
+            box.exec(["sh", "-c", step], timeout=30)
+        for script in ("inject", "fileless", "docker_sock", "reverse", "bind"):
+            out = box.exec([PY, f"/opt/rtg/{script}.py"], timeout=60)
+            assert out.returncode == 0, (script, out.stdout, out.stderr)
+        # ElevationToRoot: the set-uid copy of id run by an ordinary user
+        out = box.exec(["/tmp/rootid", "-u"], user=(1000, 1000), timeout=30)
+        assert out.stdout.strip() == "0", (out.stdout, out.stderr)
+        expected = {t: k for t, k in EXPECTED.items() if t != MODULE or MODULE_TRACEPOINT.exists()}
+        found = _wait_for(stack.gd, det, box.container_id, set(expected))
+    missing = sorted(set(expected) - set(found))
+    assert not missing, f"missing: {missing}; got {sorted(found)}"
+    for ftype, keys in expected.items():
+        for f in found[ftype]:
+            context = f["Service"]["RuntimeDetails"].get("Context", {})
+            got = {k[:1].lower() + k[1:] for k in context}
+            if keys is not None:
+                assert got == keys, (ftype, context, f["Service"]["RuntimeDetails"]["Process"]["ExecutablePath"])
+    sev = {t: fs[0]["Severity"] for t, fs in found.items()}
+    assert sev["PrivilegeEscalation:Runtime/RuncContainerEscape"] == 8.0
+    assert sev["DefenseEvasion:Runtime/PtraceAntiDebugging"] == 2.0
+    new = found["Execution:Runtime/NewBinaryExecuted"]
+    assert any(f["Service"]["RuntimeDetails"]["Process"]["ExecutablePath"] == "/tmp/newbin" for f in new)
+    docker = found["PrivilegeEscalation:Runtime/DockerSocketAccessed"][0]
+    assert docker["Service"]["RuntimeDetails"]["Context"]["SocketPath"].endswith("docker.sock")
+    rev = found["Execution:Runtime/ReverseShell"][0]["Service"]["RuntimeDetails"]["Process"]
+    assert rev["Name"] in ("sh", "dash")
+    if MODULE in expected:
+        module = found[MODULE][0]["Service"]["RuntimeDetails"]["Context"]
+        assert module.get("ModuleFilePath", "").endswith("rtg.ko") or "ModuleName" in module, module
+
+
+BENIGN = [
+    "apt-get --version",
+    f"{PY} -c 'import json; print(json.dumps({{\"a\": 1}}))'",
+    "gcc --version || true",
+    "for i in 1 2 3; do echo $i; done | sort -r | head -1",
+    "ls -la /etc > /tmp/listing && wc -l /tmp/listing && rm /tmp/listing",
+    f"{PY} -m http.server 8088 --bind 127.0.0.1 & sleep 1; "
+    f"{PY} -c 'import urllib.request as u; print(len(u.urlopen(\"http://127.0.0.1:8088/\").read()))'; "
+    "kill $!",
+]
+
+
+def test_ordinary_commands_produce_no_finding(stack: Stack) -> None:
+    det = stack.cred["detector_id"]
+    with _container(stack, "benign") as box:
+        for step in BENIGN:
+            out = box.exec(["sh", "-c", step], timeout=60)
+            assert out.returncode == 0, (step, out.stderr)
+        marker = box.exec(["sh", "-c", "cp /bin/true /tmp/marker && /tmp/marker"], timeout=30)
+        assert marker.returncode == 0
+        # the marker's finding proves the pipeline delivered this container's events
+        found = _wait_for(stack.gd, det, box.container_id, {"Execution:Runtime/NewBinaryExecuted"})
+    assert set(found) == {"Execution:Runtime/NewBinaryExecuted"}, sorted(found)
+    (only,) = found["Execution:Runtime/NewBinaryExecuted"]
+    assert only["Service"]["RuntimeDetails"]["Process"]["ExecutablePath"] == "/tmp/marker"
