@@ -3,8 +3,11 @@ SuspiciousShellCreated and MaliciousFileExecuted, positive and negative."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rtguard.detect import Engine
 from rtguard.detect.detectors.malicious_file import MaliciousFileDetector
+from rtguard.findings.build import FindingContext, build_finding
 from rtguard.model.events import Event, EventKind, NetPayload
 from rtguard.testing.behaviour import found, run
 from rtguard.testing.events import (
@@ -109,6 +112,13 @@ def test_commands_and_shells_from_non_services_are_not_suspicious() -> None:
 def test_known_malicious_hash_and_the_hook() -> None:
     (d,) = found(exec_event("x", exe_path="/tmp/x", exe_sha256=EICAR), MAL)
     assert d.context == {"threatFilePath": "/tmp/x"} and d.artifact == EICAR
+    (evidence,) = d.evidence
+    assert evidence.threat_file_sha256 == EICAR and evidence.threat_names == ("EICAR-Test-File",)
+    doc: Any = build_finding(
+        FindingContext(account_id="1" * 12, region="us-east-1", detector_id="d"), d, now_ns=0
+    )
+    details = doc["service"]["evidence"]["threatIntelligenceDetails"]
+    assert details[0]["threatFileSha256"] == EICAR
     assert not found(exec_event("ls", exe_sha256="00" * 32), MAL)
     hooked = Engine([], [MaliciousFileDetector(lookup=lambda s: "Custom-Bad" if s == "11" * 32 else None)])
     (h,) = hooked.evaluate(exec_event("y", exe_sha256="11" * 32))

@@ -30,7 +30,7 @@ PY = "/usr/bin/python3"
 MODULE_TRACEPOINT = Path("/sys/kernel/tracing/events/syscalls/sys_enter_finit_module")
 MODULE = "DefenseEvasion:Runtime/KernelModuleLoaded"
 
-# ptrace (attach, POKEDATA, detach), process_vm_writev into a forked child, PTRACE_TRACEME in
+# ptrace (attach, POKEDATA, detach), process_vm_writev and a /proc/<pid>/mem write into a forked child, PTRACE_TRACEME in
 # another child, userfaultfd, and a finit_module attempt (fails: no CAP_SYS_MODULE).
 INJECT = r"""
 import ctypes, os, signal, time
@@ -53,6 +53,9 @@ src = ctypes.create_string_buffer(b"injected", 16)
 local, remote = iovec(ctypes.addressof(src), 8), iovec(ctypes.addressof(buf), 8)
 libc.process_vm_writev.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
 libc.process_vm_writev(child, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+with open(f"/proc/{child}/mem", "r+b", buffering=0) as mem:
+    mem.seek(ctypes.addressof(buf))
+    mem.write(b"procmem!")
 os.kill(child, signal.SIGKILL)
 os.waitpid(child, 0)
 anti = os.fork()
@@ -149,6 +152,7 @@ EXPECTED = {
     "PrivilegeEscalation:Runtime/DockerSocketAccessed": {"socketPath"},
     "PrivilegeEscalation:Runtime/RuncContainerEscape": {"runcBinaryPath"},
     "PrivilegeEscalation:Runtime/CGroupsReleaseAgentModified": {"releaseAgentPath"},
+    "DefenseEvasion:Runtime/ProcessInjection.Proc": set(),
     "DefenseEvasion:Runtime/ProcessInjection.Ptrace": None,
     "DefenseEvasion:Runtime/ProcessInjection.VirtualMemoryWrite": None,
     "DefenseEvasion:Runtime/PtraceAntiDebugging": set(),
@@ -280,7 +284,11 @@ def test_real_behaviours_become_their_findings(stack: Stack) -> None:
             context = f["Service"]["RuntimeDetails"].get("Context", {})
             got = {k[:1].lower() + k[1:] for k in context}
             if keys is not None:
-                assert got == keys, (ftype, context, f["Service"]["RuntimeDetails"]["Process"]["ExecutablePath"])
+                assert got == keys, (
+                    ftype,
+                    context,
+                    f["Service"]["RuntimeDetails"]["Process"]["ExecutablePath"],
+                )
     sev = {t: fs[0]["Severity"] for t, fs in found.items()}
     assert sev["PrivilegeEscalation:Runtime/RuncContainerEscape"] == 8.0
     assert sev["DefenseEvasion:Runtime/PtraceAntiDebugging"] == 2.0

@@ -27,7 +27,7 @@ from rtguard.model.events import (
     Process,
     TargetPayload,
 )
-from rtguard.model.findings import FINDING_TYPES_BY_NAME, RUNTIME_CONTEXT_KEYS, Detection
+from rtguard.model.findings import FINDING_TYPES_BY_NAME, RUNTIME_CONTEXT_KEYS, Detection, ThreatIntelDetail
 
 SCHEMA_VERSION: Final = "2.0"
 PARTITION: Final = "aws"
@@ -257,6 +257,13 @@ def service_action(detection: Detection) -> JsonDict | None:
     return None
 
 
+def _threat_detail(detail: ThreatIntelDetail) -> JsonValue:
+    doc: JsonDict = {"threatListName": detail.threat_list_name, "threatNames": list(detail.threat_names)}
+    if detail.threat_file_sha256:
+        doc["threatFileSha256"] = detail.threat_file_sha256
+    return doc
+
+
 def build_finding(ctx: FindingContext, detection: Detection, *, now_ns: int) -> JsonDict:
     """Return the full GuardDuty finding document for a first occurrence of ``detection``."""
     ftype = FINDING_TYPES_BY_NAME.get(detection.finding_type)
@@ -294,12 +301,7 @@ def build_finding(ctx: FindingContext, detection: Detection, *, now_ns: int) -> 
     if action is not None:
         service["action"] = action
     if detection.evidence:
-        service["evidence"] = {
-            "threatIntelligenceDetails": [
-                {"threatListName": d.threat_list_name, "threatNames": list(d.threat_names)}
-                for d in detection.evidence
-            ]
-        }
+        service["evidence"] = {"threatIntelligenceDetails": [_threat_detail(d) for d in detection.evidence]}
     created = iso_time(now_ns)
     return {
         "accountId": ctx.account_id,

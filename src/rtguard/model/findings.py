@@ -376,6 +376,7 @@ class ThreatIntelDetail:
 
     threat_list_name: str
     threat_names: tuple[str, ...] = ()
+    threat_file_sha256: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

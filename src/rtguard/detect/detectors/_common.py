@@ -5,7 +5,6 @@ This module must not hold detector logic and must not do I/O.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Final, Generic, TypeVar
 
@@ -19,19 +18,19 @@ SHELL_NAMES: Final = frozenset(
 
 
 class BoundedMap(Generic[V]):
-    """A dict that forgets its oldest entries beyond ``limit`` (state must stay bounded)."""
+    """A dict that forgets its oldest insertions beyond ``limit`` (state must stay bounded)."""
 
     __slots__ = ("_data", "_limit")
 
     def __init__(self, limit: int) -> None:
-        self._data: OrderedDict[str, V] = OrderedDict()
+        self._data: dict[str, V] = {}
         self._limit = limit
 
     def put(self, key: str, value: V) -> None:
-        self._data[key] = value
-        self._data.move_to_end(key)
-        while len(self._data) > self._limit:
-            self._data.popitem(last=False)
+        data = self._data
+        data[key] = value
+        if len(data) > self._limit:
+            del data[next(iter(data))]
 
     def get(self, key: str) -> V | None:
         return self._data.get(key)

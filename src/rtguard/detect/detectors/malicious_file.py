@@ -3,7 +3,8 @@
 The built-in list is deliberately small (test files whose hashes are published, so the path
 can be exercised); deployments add their own through the hook: ``MaliciousFileDetector(extra=
 {sha256: threat_name}, lookup=callable)``, where ``lookup`` returns a threat name or ``None``.
-The context key is ``threatFilePath``. Must not do I/O itself (a ``lookup`` that does is the
+The context key is ``threatFilePath``; the evidence names the list, the threat and
+``threatFileSha256``. Must not do I/O itself (a ``lookup`` that does is the
 caller's choice) and must not touch the IP/domain threat-intelligence detector.
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Final
 
 from rtguard.model.events import Event, EventKind
-from rtguard.model.findings import Detection
+from rtguard.model.findings import Detection, ThreatIntelDetail
 
 FINDING_TYPE: Final = "Execution:Runtime/MaliciousFileExecuted"
 
@@ -34,9 +35,11 @@ class MaliciousFileDetector:
         *,
         extra: Mapping[str, str] | None = None,
         lookup: Callable[[str], str | None] | None = None,
+        list_name: str = "rtguard built-in file hashes",
     ) -> None:
         self._hashes = {**BUILTIN_THREAT_HASHES, **{k.lower(): v for k, v in (extra or {}).items()}}
         self._lookup = lookup
+        self.list_name = list_name
 
     def new_state(self) -> None:
         return None
@@ -58,6 +61,7 @@ class MaliciousFileDetector:
                 rule_id=self.rule_id,
                 artifact=sha,
                 context={"threatFilePath": path},
+                evidence=(ThreatIntelDetail(self.list_name, (threat,), sha),),
                 description=f"Known malicious file executed: {path} ({threat}, sha256 {sha})",
             )
         ]

@@ -44,6 +44,8 @@ class ReverseShellDetector:
             if isinstance(payload, NetPayload) and payload.protocol == _TCP and payload.remote_port:
                 state.connected.put(p.exec_id, f"{payload.remote_ip}:{payload.remote_port}")
             return []
+        if not state.connected:
+            return []
         if event.kind is EventKind.PROCESS_EXIT:
             state.connected.pop(p.exec_id)
             return []

@@ -57,6 +57,8 @@ class SuspiciousShellDetector:
             if tcp and p.name not in LOGIN_SERVICES and not is_shell(event):
                 state.listeners.put(p.exec_id, p.name)
             return []
+        if not state.listeners:
+            return []
         if event.kind is EventKind.PROCESS_EXIT:
             state.listeners.pop(p.exec_id)
             return []
