@@ -80,6 +80,10 @@ def test_no_reverse_shell_without_socket_stdio_or_connection() -> None:
         "cat", pid=313, lineage=[ancestor("python3", pid=310)], stdio_sockets=(True, True, True)
     )
     assert not run([connect, not_shell], REV)
+    half = exec_event(
+        "sh", pid=315, lineage=[ancestor("python3", pid=310)], stdio_sockets=(True, False, False)
+    )
+    assert not run([connect, half], REV)
     gone = exit_event("python3", pid=310, exec_id="exec-310")
     late = exec_event("sh", pid=314, lineage=[ancestor("python3", pid=310)], stdio_sockets=(True, True, True))
     assert not run([connect, gone, late], REV)
