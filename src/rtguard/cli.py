@@ -105,6 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     rsub = r.add_subparsers(dest="rules_command", required=True)
     v = rsub.add_parser("validate", help="check rule files; print path:line:col: CODE message")
     v.add_argument("paths", type=Path, nargs="+")
+    t = rsub.add_parser("test", help="run rule scenarios (the shipped ones, and yours)")
+    t.add_argument("scenarios", type=Path, nargs="*", help="scenario files or directories (default: shipped)")
+    t.add_argument("--rules", type=Path, action="append", default=[], help="extra rule file or directory")
 
     from rtguard.ecs.cli import add_parser as _add_ecs_parser
 
@@ -170,6 +173,9 @@ def _run_agent(args: argparse.Namespace) -> int:
 def _run_rules(args: argparse.Namespace) -> int:
     from rtguard.detect.loader import format_load_result, validate_rule_files
 
+    if args.rules_command == "test":
+        return _run_rules_test(args)
+
     result = validate_rule_files(list(args.paths))
     out = format_load_result(result)
     if out:
@@ -178,6 +184,23 @@ def _run_rules(args: argparse.Namespace) -> int:
         return 1
     print(f"{len(args.paths)} file(s) valid")
     return 0
+
+
+def _run_rules_test(args: argparse.Namespace) -> int:
+    from rtguard.detect.engine import build_engine
+    from rtguard.detect.loader import format_load_result
+    from rtguard.detect.scenarios import SHIPPED_SCENARIOS, format_results, run_scenario_file, scenario_files
+
+    engine, loaded = build_engine(list(args.rules))
+    if loaded.errors:
+        print(format_load_result(loaded, warnings=False))
+        return 1
+    files = scenario_files(args.scenarios or [SHIPPED_SCENARIOS])
+    results = [r for f in files for r in run_scenario_file(f, engine)]
+    print(format_results(results))
+    failed = sum(not r.ok for r in results)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return 1 if failed or not results else 0
 
 
 def _run_demo(args: argparse.Namespace) -> int:
