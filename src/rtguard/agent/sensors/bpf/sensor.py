@@ -77,6 +77,16 @@ DEFAULT_FILE_PREFIXES: Final = (
     "/sys/fs/cgroup/",
 )
 
+ENV_DISABLE: Final = "RTGUARD_BPF_DISABLE"
+
+
+def _disabled_by_env(sections: list[str] | set[str] | tuple[str, ...]) -> set[str]:
+    """Sections named in ``$RTGUARD_BPF_DISABLE`` (comma-separated; the last path part suffices),
+    e.g. ``sys_enter_read,sys_exit_read`` to measure or avoid the system-wide read/write hooks."""
+    wanted = {w.strip() for w in os.environ.get(ENV_DISABLE, "").split(",") if w.strip()}
+    return {s for s in sections if s in wanted or s.rsplit("/", 1)[-1] in wanted}
+
+
 # What a missing tracepoint means for the user (heartbeat ``blind_spots``).
 _BLIND_SPOT_BY_EVENT: Final = {
     "sys_enter_finit_module": "module_load: the kernel has no module support (no finit_module tracepoint)",
@@ -210,6 +220,12 @@ class BpfSensor:
                         _BLIND_SPOT_BY_EVENT.get(m.rsplit("/", 1)[-1], f"{m}: missing on this kernel")
                         for m in missing
                     }
+                )
+            off = _disabled_by_env(sections)
+            if off:
+                self._obj.disable_programs(off)
+                self._blind = sorted(
+                    {*self._blind, *(f"{m.rsplit('/', 1)[-1]}: disabled by {ENV_DISABLE}" for m in off)}
                 )
             self._obj.load()
             self._obj.attach_all()
