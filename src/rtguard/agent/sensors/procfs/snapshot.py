@@ -74,8 +74,8 @@ class SnapshotStats:
         self.errors[reason] = self.errors.get(reason, 0) + 1
 
 
-def _read_bytes(path: str, limit: int = _SMALL_LIMIT) -> bytes:
-    """Read up to ``limit`` bytes. ``/proc`` files report size 0, so read until EOF."""
+def read_bytes(path: str, limit: int = _SMALL_LIMIT) -> bytes:
+    """Read up to ``limit`` bytes (raises ``OSError``). ``/proc`` files report size 0, so read until EOF."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     try:
         chunks: list[bytes] = []
@@ -110,7 +110,7 @@ class _Reader:
 
     def read(self, name: str, limit: int = _SMALL_LIMIT) -> bytes | None:
         try:
-            return _read_bytes(f"{self.base}/{name}", limit)
+            return read_bytes(f"{self.base}/{name}", limit)
         except OSError as exc:
             self._fail(name, exc)
             return None
@@ -149,7 +149,7 @@ def _pids(proc_root: str) -> list[int]:
 
 def _read_stat(proc_root: str, pid: int) -> ProcStat | None:
     try:
-        return parse_stat(_read_bytes(f"{proc_root}/{pid}/stat"))
+        return parse_stat(read_bytes(f"{proc_root}/{pid}/stat"))
     except (OSError, ProcParseError):
         return None
 
@@ -164,7 +164,7 @@ def _clk_tck() -> int:
 
 def _cgroup2_mount(proc_root: str) -> str:
     try:
-        data = _read_bytes(f"{proc_root}/self/mountinfo", 1024 * 1024)
+        data = read_bytes(f"{proc_root}/self/mountinfo", 1024 * 1024)
     except OSError:
         return ""
     for mount in parse_mountinfo(data):
@@ -467,7 +467,7 @@ def read_live(
     cache = passwd if passwd is not None else PasswdCache(max_files=2)
     base = f"{proc_root}/{pid}"
     try:
-        status: ProcStatus | None = parse_status(_read_bytes(f"{base}/status"))
+        status: ProcStatus | None = parse_status(read_bytes(f"{base}/status"))
     except OSError:
         return None
     except ProcParseError:

@@ -33,6 +33,7 @@ from rtguard.agent.sensors.procfs.parse import (
     parse_status,
     start_boottime_ns,
 )
+from rtguard.agent.sensors.procfs.snapshot import read_bytes
 from rtguard.agent.sensors.records import ExecRecord
 
 __all__ = ["ExecReader", "fast_cgroup_path", "fast_loader_env", "fast_status", "read_file"]
@@ -47,23 +48,9 @@ _CLK_TCK: Final = os.sysconf("SC_CLK_TCK") or 100
 def read_file(path: str, limit: int = _SMALL) -> bytes | None:
     """Up to ``limit`` bytes of ``path``; ``None`` when it cannot be opened or read."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        return read_bytes(path, limit)
     except OSError:
         return None
-    try:
-        chunks: list[bytes] = []
-        size = 0
-        while size < limit:
-            chunk = os.read(fd, min(65536, limit - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        return b"".join(chunks)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 def _readlink(path: str) -> str:
