@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
 from rtguard.bus.memory import MemoryBus
-from rtguard.coverage.enablement import RuntimeSettings
+from rtguard.coverage.monitor import read_settings
 from rtguard.detect.detector import EngineState
 from rtguard.detect.detectors.threatintel import IntelLookup, intel_scope
 from rtguard.detect.engine import Engine
@@ -106,14 +106,8 @@ class DetectionWorker:
         cached = self._detectors.get(account_id)
         if cached is not None and now - cached[0] < DETECTOR_TTL_S:
             return cached[1], cached[2]
-        ids = self._store.list_detectors(account_id)
-        det = ids[0] if ids else None
-        on = False
-        if det is not None:
-            doc = self._store.get_detector(account_id, det) or {}
-            on = RuntimeSettings.from_features(
-                doc.get("features"), doc.get("status", "ENABLED") == "ENABLED"
-            ).runtime
+        det, settings = read_settings(self._store, account_id)
+        on = settings.runtime
         self._detectors[account_id] = (now, det, on)
         return det, on
 

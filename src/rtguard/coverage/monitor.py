@@ -97,6 +97,25 @@ def coverage_event(change: CoverageChange, region: str, now: float) -> dict[str,
     }
 
 
+class DetectorReader(Protocol):
+    """The two store calls that tell an account's detector and its features."""
+
+    def list_detectors(self, account_id: str) -> list[str]: ...
+
+    def get_detector(self, account_id: str, detector_id: str) -> dict[str, Any] | None: ...
+
+
+def read_settings(store: DetectorReader, account_id: str) -> tuple[str | None, RuntimeSettings]:
+    """The account's (first) detector id and its Runtime Monitoring switches (all off when the
+    account has no detector or the detector is disabled)."""
+    detector_ids = store.list_detectors(account_id)
+    if not detector_ids:
+        return None, RuntimeSettings()
+    detector = store.get_detector(account_id, detector_ids[0]) or {}
+    enabled = detector.get("status", "ENABLED") == "ENABLED"
+    return detector_ids[0], RuntimeSettings.from_features(detector.get("features"), enabled)
+
+
 class CoverageMonitor:
     """Heartbeat answers, periodic coverage recomputation and change events.
 
@@ -128,12 +147,7 @@ class CoverageMonitor:
 
     def settings(self, account_id: str) -> tuple[str | None, RuntimeSettings]:
         """The account's (first) detector id and its Runtime Monitoring settings."""
-        detector_ids = self._store.list_detectors(account_id)
-        if not detector_ids:
-            return None, RuntimeSettings()
-        detector = self._store.get_detector(account_id, detector_ids[0]) or {}
-        enabled = detector.get("status", "ENABLED") == "ENABLED"
-        return detector_ids[0], RuntimeSettings.from_features(detector.get("features"), enabled)
+        return read_settings(self._store, account_id)
 
     def on_heartbeat(self, account_id: str, beat: Mapping[str, Any]) -> dict[str, Any]:
         """Save a heartbeat; return the answer's additions: ``enabled`` and, when disabled, ``reason``."""
