@@ -15,7 +15,7 @@ from typing import Final
 
 from rtguard.model.events import Event
 
-_CACHE_MAX: Final = 65_536
+_CACHE_MAX: Final = 16_384  # decoded events are a few KB each: bound the memory, a miss only re-decodes
 
 
 class MemoryBus:
