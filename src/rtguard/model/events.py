@@ -39,6 +39,7 @@ class EventKind(StrEnum):
     MODULE_LOAD = "module_load"
     CRED_CHANGE = "cred_change"
     USERFAULTFD = "userfaultfd"
+    LIBRARY_LOAD = "library_load"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -246,6 +247,21 @@ class CredPayload:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LibraryPayload:
+    """A shared library mapped executable (``mmap`` with ``PROT_EXEC`` of a file).
+
+    The sensor reports only libraries written inside the container after it started
+    (``written_after_start``: the file is on the overlay's upper layer), once per
+    container and file; ``dev``/``ino`` identify the file.
+    """
+
+    path: str
+    written_after_start: bool = False
+    dev: int = 0
+    ino: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EmptyPayload:
     """A kind with nothing beyond the acting process (for example ``userfaultfd``)."""
 
@@ -263,6 +279,7 @@ Payload = (
     | MountPayload
     | ModulePayload
     | CredPayload
+    | LibraryPayload
     | EmptyPayload
 )
 
@@ -289,6 +306,7 @@ PAYLOAD_BY_KIND: Final[dict[EventKind, type[Payload]]] = {
     EventKind.MODULE_LOAD: ModulePayload,
     EventKind.CRED_CHANGE: CredPayload,
     EventKind.USERFAULTFD: EmptyPayload,
+    EventKind.LIBRARY_LOAD: LibraryPayload,
 }
 
 
