@@ -16,6 +16,7 @@ from rtguard.model.codec import (
     decode_batch,
     decode_event,
     encode_batch,
+    encode_batch_json,
     encode_event,
 )
 from rtguard.model.events import (
@@ -132,3 +133,25 @@ def test_decode_is_total(data: object) -> None:
 def test_round_trip_property(name: str, argv: list[str], pid: int) -> None:
     ev = _event(process=Process(exec_id="x", pid=pid, name=name, argv=tuple(argv)))
     assert decode_event(json.loads(json.dumps(encode_event(ev)))) == ev
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(max_size=40),
+    st.lists(st.text(max_size=30), max_size=6),
+    st.integers(min_value=0, max_value=2**40),
+    st.text(max_size=20),
+)
+def test_spliced_batch_json_is_the_same_document(name: str, argv: list[str], pid: int, agent: str) -> None:
+    shared = Process(exec_id="x", pid=pid, name=name, argv=tuple(argv), cwd=name)
+    lineage = (LineageEntry(exec_id="p", pid=1, name=name), LineageEntry(exec_id="q", pid=2))
+    box = Container(id="a" * 64, cgroup="/ecs/t/" + "a" * 64, ecs=EcsTask(cluster_arn="c", task_arn=name))
+    events = (
+        _event(process=shared, lineage=lineage, container=box, ktime=pid),
+        _event(kind=EventKind.DNS_QUERY, process=shared, payload=DnsPayload(name=name, answers=(name,))),
+        _event(kind=EventKind.PROCESS_EXIT, process=shared, payload=ExecPayload(filename=""), agent_id=agent),
+    )
+    batch = Batch(agent_id=agent, seq=pid, events=events)
+    body = encode_batch_json(batch)
+    assert json.loads(body) == json.loads(json.dumps(encode_batch(batch)))
+    body.decode("ascii")  # hostile text is escaped, never raw bytes

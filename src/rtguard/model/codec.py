@@ -9,6 +9,7 @@ which field is wrong. Pure: no I/O, no compression (the transport does gzip), st
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from collections.abc import Mapping
@@ -155,6 +156,52 @@ def encode_event(event: Event) -> JsonDict:
     if event.agent_id:
         out["agent_id"] = event.agent_id
     return out
+
+
+# The agent's hot path: JSON text of shared objects (host, container, lineage entries, a
+# process named by many events) is kept by identity and spliced, so each is serialised once.
+_JSON = json.JSONEncoder(separators=(",", ":"))
+_SHARED_JSON: dict[int, tuple[object, str]] = {}
+
+
+def _json_shared(obj: object) -> str:
+    hit = _SHARED_JSON.get(id(obj))
+    if hit is not None and hit[0] is obj:
+        return hit[1]
+    text = _JSON.encode(_encode_obj(obj))
+    if len(_SHARED_JSON) >= _SHARED_MAX:
+        _SHARED_JSON.clear()
+    _SHARED_JSON[id(obj)] = (obj, text)  # the reference keeps the id from being reused
+    return text
+
+
+def _event_json(event: Event) -> str:
+    parts = ['{"kind":"', str(event.kind), '","time":', str(int(event.time))]
+    if event.ktime:
+        parts += [',"ktime":', str(int(event.ktime))]
+    parts += [',"host":', _json_shared(event.host), ',"process":', _json_shared(event.process)]
+    if event.lineage:
+        parts += [',"lineage":[', ",".join([_json_shared(e) for e in event.lineage]), "]"]
+    if event.container is not None:
+        parts += [',"container":', _json_shared(event.container)]
+    payload = _encode_obj(event.payload)
+    if payload:
+        parts += [',"payload":', _JSON.encode(payload)]
+    if event.agent_id:
+        parts += [',"agent_id":', _JSON.encode(event.agent_id)]
+    parts.append("}")
+    return "".join(parts)
+
+
+def encode_batch_json(batch: Batch) -> bytes:
+    """The batch as compact JSON bytes: the same document as ``json.dumps(encode_batch(b))``.
+
+    Faster for the agent: shared objects are serialised once and spliced in. Not thread-safe
+    (one exporter thread encodes); non-ASCII text is escaped, so the bytes are ASCII.
+    """
+    head = _JSON.encode({"version": batch.version, "agent_id": batch.agent_id, "seq": batch.seq})
+    events = ",".join([_event_json(e) for e in batch.events])
+    return (head[:-1] + ',"events":[' + events + "]}").encode("ascii")
 
 
 def encode_batch(batch: Batch) -> JsonDict:

@@ -23,7 +23,7 @@ from typing import Final
 from rtguard.agent.export.batch import ExportResult
 from rtguard.agent.export.spool import DiskSpool
 from rtguard.agent.transport import HttpClient, Transport, TransportError
-from rtguard.model.codec import Batch, JsonDict, encode_batch
+from rtguard.model.codec import Batch, JsonDict, encode_batch_json
 from rtguard.model.events import Event
 
 _log = logging.getLogger(__name__)
@@ -123,10 +123,7 @@ class HttpExporter:
     def encode(self, events: Sequence[Event]) -> tuple[int, bytes]:
         """Give the batch its sequence number and encode it (gzip'd JSON)."""
         seq = self._identity.next_seq()
-        body = json.dumps(
-            encode_batch(Batch(agent_id=self.agent_id, seq=seq, events=tuple(events))),
-            separators=(",", ":"),
-        ).encode("utf-8", "surrogatepass")
+        body = encode_batch_json(Batch(agent_id=self.agent_id, seq=seq, events=tuple(events)))
         return seq, gzip.compress(body, compresslevel=1)
 
     def export(self, events: Sequence[Event]) -> ExportResult:
