@@ -60,7 +60,7 @@ def test_a_feed_document_is_validated() -> None:
     import pytest
 
     with pytest.raises(ValueError, match="invalid domain"):
-        BuiltinFeed({"categories": [{"category": "x", "threatListName": "l", "domains": ["a..b"]}]})
+        BuiltinFeed({"categories": [{"category": "c2", "threatListName": "l", "domains": ["a..b"]}]})
     feed = BuiltinFeed({"categories": [{"category": "x", "threatListName": "l", "ips": ["192.0.2.0/28"],
                                         "ipType": "Trojan:Runtime/DropPoint"}],
                         "tor": {"guards": ["2001:db8::1"]}})  # fmt: skip

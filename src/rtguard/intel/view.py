@@ -3,25 +3,23 @@ built from a detector's ACTIVE lists (IPSets are trusted addresses that never pr
 findings; ThreatIntelSets are threat addresses and domains) and a ``StoreIntelProvider`` that
 keeps one view per detector fresh from the store.
 
-Look-ups are pure and fast (per-prefix-length hash tables for networks, suffix walk for
-domains). Must not fetch lists (``load``) or build findings (the detect engine will).
+Look-ups are pure and fast (per-prefix-length hash tables for networks, most specific
+first, see ``nettable``; suffix walk for domains). Must not fetch lists (``load``) or build findings (the detect engine will).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from rtguard.intel.nettable import NetworkTable, parse_address
 from rtguard.intel.parse import IntelEntries
 from rtguard.store.lifecycle import IntelKind, IntelSetRecord, LifecycleStore
 
 __all__ = ["IntelView", "StoreIntelProvider", "ThreatMatch"]
-
-_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,35 +31,12 @@ class ThreatMatch:
     entry: str
 
 
-class _NetworkTable:
-    """Networks by (version, prefix length) → {network int: match}."""
-
-    def __init__(self) -> None:
-        self._by_prefix: dict[tuple[int, int], dict[int, ThreatMatch]] = {}
-
-    def add(self, cidr: str, match: ThreatMatch) -> None:
-        net = ipaddress.ip_network(cidr, strict=False)
-        self._by_prefix.setdefault((net.version, net.prefixlen), {}).setdefault(
-            int(net.network_address), match
-        )
-
-    def find(self, address: _IPAddress) -> ThreatMatch | None:
-        value, bits = int(address), address.max_prefixlen
-        for (version, prefix), table in self._by_prefix.items():
-            if version != address.version:
-                continue
-            found = table.get(value >> (bits - prefix) << (bits - prefix))
-            if found is not None:
-                return found
-        return None
-
-
 class IntelView:
     """Trusted and threat entries of one detector. Immutable after construction; thread-safe."""
 
     def __init__(self, records: Iterable[IntelSetRecord] = ()) -> None:
-        self._trusted = _NetworkTable()
-        self._threat_networks = _NetworkTable()
+        self._trusted: NetworkTable[ThreatMatch] = NetworkTable()
+        self._threat_networks: NetworkTable[ThreatMatch] = NetworkTable()
         self._threat_domains: dict[str, ThreatMatch] = {}
         self.list_count = 0
         for record in records:
@@ -77,21 +52,14 @@ class IntelView:
                 for domain in entries.domains:
                     self._threat_domains.setdefault(domain, ThreatMatch(record.name, record.set_id, domain))
 
-    @staticmethod
-    def _address(ip: str) -> _IPAddress | None:
-        try:
-            return ipaddress.ip_address(ip.strip())
-        except ValueError:
-            return None
-
     def is_trusted(self, ip: str) -> bool:
         """True when an IPSet covers ``ip`` (no finding may be raised for it)."""
-        address = self._address(ip)
+        address = parse_address(ip)
         return address is not None and self._trusted.find(address) is not None
 
     def threat_ip(self, ip: str) -> ThreatMatch | None:
         """The ThreatIntelSet entry covering ``ip``; None when none does or the IP is trusted."""
-        address = self._address(ip)
+        address = parse_address(ip)
         if address is None or self._trusted.find(address) is not None:
             return None
         return self._threat_networks.find(address)
