@@ -1,5 +1,5 @@
 """Every behavioural type of reference §1b is produced by a shipped rule or a built-in detector,
-with MITRE tags matching the type's tactic; NewLibraryLoaded is the one known gap."""
+with MITRE tags matching the type's tactic."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from rtguard.detect.detectors import BUILTIN
 from rtguard.model.findings import FINDING_TYPES_BY_NAME
 from rtguard.testing.behaviour import ALLOWED_CONTEXT, ENGINE
 
-# The sensor records no library loads (no mmap/openat of shared objects by the loader).
-NOT_PRODUCED = {"Execution:Runtime/NewLibraryLoaded"}
+# Types no rule or detector produces (none since the NewLibraryLoaded detector).
+NOT_PRODUCED: set[str] = set()
 
 
 def _detector_types() -> set[str]:

@@ -21,7 +21,7 @@ from rtguard.detect import extractors as x
 from rtguard.detect import payload_extractors as px
 from rtguard.detect.condition.ast import FieldRef
 from rtguard.detect.extractors import Extractor
-from rtguard.model.events import EventKind
+from rtguard.model.events import Event, EventKind, LibraryPayload
 
 K = EventKind
 
@@ -181,6 +181,17 @@ def _env(arg: str) -> Extractor | str:
 
 STR, NUM, BOOL, IP = FieldType.STRING, FieldType.INT, FieldType.BOOL, FieldType.IP
 
+
+def _library_path(e: Event) -> str | None:
+    p = e.payload
+    return (p.path or None) if isinstance(p, LibraryPayload) else None
+
+
+def _library_is_upper_layer(e: Event) -> bool | None:
+    p = e.payload
+    return p.written_after_start if isinstance(p, LibraryPayload) else None
+
+
 # fmt: off
 
 _f("evt", "evt.type", FieldType.EVTTYPE, x.evt_type,
@@ -322,6 +333,11 @@ _f("other", "cred.old_uid", NUM, px.cred_old_uid, "uid before a credential chang
    kinds=(K.CRED_CHANGE,))
 _f("other", "cred.old_euid", NUM, px.cred_old_euid, "Effective uid before a credential change.", falco=False,
    kinds=(K.CRED_CHANGE,))
+_f("other", "library.path", STR, _library_path, "Shared library mapped executable (`library_load`).", falco=False,
+   kinds=(K.LIBRARY_LOAD,))
+_f("other", "library.is_upper_layer", BOOL, _library_is_upper_layer,
+   "The loaded library was written or modified after the container started.", falco=False,
+   kinds=(K.LIBRARY_LOAD,))
 _f("other", "target.name", STR, px.target_name, "Name of the process targeted by ptrace or process_vm_writev.",
    falco=False, kinds=_TARGET_KINDS)
 _f("other", "target.exepath", STR, px.target_exepath, "Executable path of the targeted process.", falco=False,

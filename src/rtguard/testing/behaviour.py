@@ -18,6 +18,7 @@ ENGINE, LOADED = build_engine()
 # The RuntimeContext keys each behavioural type may carry (reference §1b).
 ALLOWED_CONTEXT: Final[dict[str, frozenset[str]]] = {
     "Execution:Runtime/NewBinaryExecuted": frozenset({"modifyingProcess", "modifiedAt"}),
+    "Execution:Runtime/NewLibraryLoaded": frozenset({"libraryPath", "modifyingProcess", "modifiedAt"}),
     "PrivilegeEscalation:Runtime/DockerSocketAccessed": frozenset({"socketPath"}),
     "PrivilegeEscalation:Runtime/RuncContainerEscape": frozenset({"runcBinaryPath"}),
     "PrivilegeEscalation:Runtime/CGroupsReleaseAgentModified": frozenset({"releaseAgentPath"}),
@@ -41,6 +42,7 @@ ALLOWED_CONTEXT: Final[dict[str, frozenset[str]]] = {
     "PrivilegeEscalation:Runtime/ElevationToRoot": frozenset(),
     "Persistence:Runtime/SuspiciousCommand": frozenset({"commandLineExample"}),
     "PrivilegeEscalation:Runtime/SuspiciousCommand": frozenset({"commandLineExample"}),
+    "Execution:Runtime/SuspiciousCommand": frozenset({"commandLineExample"}),
     "DefenseEvasion:Runtime/KernelModuleLoaded": frozenset({"moduleName", "moduleFilePath", "moduleSha256"}),
     "Persistence:Runtime/SensitiveFileModified": frozenset({"fileOperation", "filePath", "relatedFilePaths"}),
     "PrivilegeEscalation:Runtime/SensitiveFileModified": frozenset(

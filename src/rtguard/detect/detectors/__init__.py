@@ -11,6 +11,7 @@ from typing import Any, Final
 from rtguard.detect.detector import Detector
 from rtguard.detect.detectors.malicious_file import MaliciousFileDetector
 from rtguard.detect.detectors.new_binary import NewBinaryDetector
+from rtguard.detect.detectors.new_library import NewLibraryDetector
 from rtguard.detect.detectors.reverse_shell import ReverseShellDetector
 from rtguard.detect.detectors.suspicious_shell import SuspiciousShellDetector
 from rtguard.detect.detectors.threatintel import ThreatIntelDetector
@@ -18,6 +19,7 @@ from rtguard.detect.detectors.threatintel import ThreatIntelDetector
 BUILTIN: Final[tuple[Detector[Any], ...]] = (
     ThreatIntelDetector(),
     NewBinaryDetector(),
+    NewLibraryDetector(),
     ReverseShellDetector(),
     SuspiciousShellDetector(),
     MaliciousFileDetector(),

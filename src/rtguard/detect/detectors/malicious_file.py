@@ -13,14 +13,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Final
 
+from rtguard.intel.samples import TEST_EXECUTABLE_SHA256, TEST_EXECUTABLE_THREAT
 from rtguard.model.events import Event, EventKind
 from rtguard.model.findings import Detection, ThreatIntelDetail
 
 FINDING_TYPE: Final = "Execution:Runtime/MaliciousFileExecuted"
 
-# sha256 → threat name. EICAR's standard anti-virus test file.
+# sha256 → threat name. Test files only: EICAR's standard anti-virus test file, and rtguard's
+# harmless test executable (``rtguard.intel.samples.TEST_EXECUTABLE``), which, unlike EICAR,
+# can be run so that its own hash is the one recorded.
 BUILTIN_THREAT_HASHES: Final[Mapping[str, str]] = {
     "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f": "EICAR-Test-File",
+    TEST_EXECUTABLE_SHA256: TEST_EXECUTABLE_THREAT,
 }
 
 

@@ -1,0 +1,142 @@
+"""Execution:Runtime/NewLibraryLoaded: a shared library created or modified in a container after
+it started is loaded by a process.
+
+The sensor reports a ``library_load`` when a process maps a file executable (``mmap`` with
+``PROT_EXEC``) that lies on the container's overlay upper layer, once per container and file
+(``LibraryPayload.written_after_start``). This detector also remembers, per container, which
+process last wrote, renamed or hard-linked each watched path (``file_write``, ``file_rename``,
+``file_link``) and when; a load of a library it saw written, or that the sensor flags as written
+after start, is reported with ``libraryPath`` and, when the write was seen, ``modifyingProcess``
+and ``modifiedAt``. The finding's process is the one that loaded the library. The aggregation
+key's artefact is the library path (same task or container and path → same finding).
+
+Benign case, decided: libraries put in place by an installer are not reported. An installer is
+a package manager (dpkg, apt, rpm, apk, …), a language package installer (pip, ``python -m
+pip``, uv, poetry, conda, npm, yarn, gem, …), or any process started by one (the compiler and
+linker building a native extension during ``pip install`` or ``npm install``). The installer
+is judged at the time of the write, from the writer's name, argv and ancestry. This follows
+NewBinaryExecuted (package installs are not "new binaries") and GuardDuty's "only suspicious
+instances": installing software at runtime is a finding of its own kind, not a library
+hijack. Programs that unpack their own native code to a temporary directory and load it
+(some Java libraries do) are reported; suppress them by library path. Host processes are not
+reported (the type is container-only). Must not do I/O; state is bounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+from rtguard.detect.detectors._common import BoundedMap, iso_time
+from rtguard.model.events import Event, EventKind, FilePayload, LibraryPayload
+from rtguard.model.findings import Detection
+
+FINDING_TYPE: Final = "Execution:Runtime/NewLibraryLoaded"
+INSTALLERS: Final = frozenset(
+    {
+        # system package managers
+        "dpkg",
+        "apt",
+        "apt-get",
+        "aptitude",
+        "unattended-upgrade",
+        "rpm",
+        "yum",
+        "dnf",
+        "microdnf",
+        "zypper",
+        "apk",
+        "pacman",
+        # language package installers
+        "pip",
+        "pip3",
+        "uv",
+        "poetry",
+        "pipenv",
+        "conda",
+        "mamba",
+        "micromamba",
+        "npm",
+        "yarn",
+        "pnpm",
+        "gem",
+        "bundle",
+        "bundler",
+        "composer",
+    }
+)
+_WRITES: Final = frozenset({EventKind.FILE_WRITE, EventKind.FILE_RENAME, EventKind.FILE_LINK})
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    process: str
+    time: int
+    installer: bool
+
+
+@dataclass(slots=True)
+class NewLibraryState:
+    """Last writer of each path, keyed ``container-id:path``."""
+
+    writes: BoundedMap[_Write] = field(default_factory=lambda: BoundedMap(50_000))
+
+
+def _is_installer(event: Event) -> bool:
+    """The acting process is an installer, ``python -m pip``, or was started by an installer."""
+    p = event.process
+    if p.name in INSTALLERS:
+        return True
+    argv = p.argv
+    if argv and argv[0].rsplit("/", 1)[-1] in INSTALLERS:
+        return True
+    for i in range(len(argv) - 1):
+        if argv[i] == "-m" and argv[i + 1] in ("pip", "pip3", "ensurepip", "uv", "poetry", "conda"):
+            return True
+    return any(entry.name in INSTALLERS for entry in event.lineage)
+
+
+class NewLibraryDetector:
+    """See the module docstring."""
+
+    rule_id: Final = "RTG-0134"
+    kinds: Final = frozenset({*_WRITES, EventKind.LIBRARY_LOAD})
+
+    def new_state(self) -> NewLibraryState:
+        return NewLibraryState()
+
+    def on_event(self, event: Event, state: NewLibraryState) -> list[Detection]:
+        container = event.container
+        if container is None:
+            return []
+        payload = event.payload
+        if isinstance(payload, FilePayload):
+            path = payload.target_path if event.kind is not EventKind.FILE_WRITE else payload.path
+            if path:
+                p = event.process
+                state.writes.put(
+                    f"{container.id}:{path}", _Write(p.exe_path or p.name, event.time, _is_installer(event))
+                )
+            return []
+        if not isinstance(payload, LibraryPayload) or not payload.path:
+            return []
+        path = payload.path
+        write = state.writes.get(f"{container.id}:{path}")
+        if write is None and not payload.written_after_start:
+            return []
+        if write is not None and write.installer:
+            return []
+        context: dict[str, str | list[str]] = {"libraryPath": path}
+        if write is not None:
+            context["modifyingProcess"] = write.process
+            context["modifiedAt"] = iso_time(write.time)
+        return [
+            Detection(
+                finding_type=FINDING_TYPE,
+                event=event,
+                rule_id=self.rule_id,
+                artifact=path,
+                context=context,
+                description=f"New library loaded in container: {path} by {event.process.exe_path or event.process.name}",
+            )
+        ]
