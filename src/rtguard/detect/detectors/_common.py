@@ -1,10 +1,12 @@
-"""Small helpers shared by the behavioural detectors: a bounded recency map and shell names.
+"""Small helpers shared by the behavioural detectors: a bounded recency map, shell names and
+whether a shell reads its commands from its standard input.
 
 This module must not hold detector logic and must not do I/O.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Final, Generic, TypeVar
 
@@ -49,6 +51,44 @@ def is_shell(event: Event) -> bool:
         return True
     argv0 = p.argv[0].rsplit("/", 1)[-1].lstrip("-") if p.argv else ""
     return argv0 in SHELL_NAMES and argv0 != "busybox"
+
+
+# Shell options whose value is the next argument (sh/dash/bash -o, bash -O/+O, --rcfile).
+_SHELL_OPTIONS_WITH_VALUE: Final = frozenset({"o", "O"})
+_SHELL_LONG_OPTIONS_WITH_VALUE: Final = frozenset({"--rcfile", "--init-file"})
+
+
+def reads_commands_from_stdin(argv: Sequence[str]) -> bool:
+    """The shell started with ``argv`` takes its commands from standard input: a session.
+
+    POSIX ``sh`` (and bash, dash, zsh, busybox ash) reads commands from standard input when it
+    is given ``-i`` or ``-s``, or when it has neither ``-c`` (a command string) nor a script
+    operand (the first argument after the options). ``sh -c 'cmd'`` (``-ec``, ``-xc``, ...)
+    and ``sh script.sh`` (also a ``#!/bin/sh`` script run directly, whose argv the kernel makes
+    ``/bin/sh script.sh``) run fixed commands, not a session.
+    """
+    args = list(argv[1:])
+    i = 0
+    interactive = command = False
+    while i < len(args):
+        arg = args[i]
+        if arg in ("--", "-"):
+            i += 1
+            break
+        if arg.startswith("--"):
+            i += 2 if arg in _SHELL_LONG_OPTIONS_WITH_VALUE else 1
+            continue
+        if len(arg) > 1 and arg[0] in "-+":
+            flags = arg[1:]
+            if arg[0] == "-":
+                interactive = interactive or "i" in flags or "s" in flags
+                command = command or "c" in flags
+            i += 1 + sum(flags.count(f) for f in _SHELL_OPTIONS_WITH_VALUE)
+            continue
+        break
+    if interactive:
+        return True
+    return not command and i >= len(args)
 
 
 def iso_time(ns: int) -> str:

@@ -2,10 +2,15 @@
 as) a process that opened an outbound TCP connection.
 
 Remembers the processes (by ``exec_id``) that connected out over TCP; a shell exec with socket
-stdin and stdout whose own process or a near ancestor made such a connection is reported. A
-shell fed by a unix socket (journald, an exec session) or by an accepted connection alone (a
-bind shell: SuspiciousShellCreated) is not. No context keys: the process and its lineage are
-the evidence. Must not do I/O; state is bounded.
+stdin and stdout whose own process or a near ancestor made such a connection, and that reads
+its commands from standard input (a session: ``sh -i``, a bare ``sh``, ``nc -e /bin/sh``), is
+reported. A shell that runs a command string or a script (``sh -c cmd``, ``sh job.sh``) is not
+a session on the connection: Node's ``child_process`` gives every child socketpair stdio, so a
+service that made any outbound connection and then shells out would otherwise match. A shell
+fed by an accepted connection alone (a bind shell: SuspiciousShellCreated) is not reported.
+The sensor says whether stdio fds are sockets, not their family, so a session shell on a unix
+socketpair of a process that connected out still matches. No context keys: the process and its
+lineage are the evidence. Must not do I/O; state is bounded.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-from rtguard.detect.detectors._common import BoundedMap, ancestry_ids, is_shell
+from rtguard.detect.detectors._common import BoundedMap, ancestry_ids, is_shell, reads_commands_from_stdin
 from rtguard.model.events import Event, EventKind, NetPayload
 from rtguard.model.findings import Detection
 
@@ -50,7 +55,7 @@ class ReverseShellDetector:
             state.connected.pop(p.exec_id)
             return []
         stdin, stdout, _ = p.stdio_sockets
-        if not (stdin and stdout) or not is_shell(event):
+        if not (stdin and stdout) or not is_shell(event) or not reads_commands_from_stdin(p.argv):
             return []
         remote = next((r for i in ancestry_ids(event) if (r := state.connected.get(i)) is not None), None)
         if remote is None:

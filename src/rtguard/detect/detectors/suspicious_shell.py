@@ -1,10 +1,12 @@
 """Execution:Runtime/SuspiciousShellCreated: a network-facing service starts an interactive shell.
 
 Remembers the processes (by ``exec_id``) that listen on a TCP port and are not shells or login
-services; an interactive shell (no ``-c`` command, or ``-i``) started as or by one of them is
-reported. ``sh -c`` commands from services, and shells from sshd and container runtimes, are
-not. No context keys: the parent process in the lineage is the network service. Must not do
-I/O; state is bounded.
+services; an interactive shell started as or by one of them is reported: one that reads its
+commands from standard input (``-i``, ``-s``, or neither ``-c`` nor a script operand).
+Commands (``sh -c``, ``-ec``, ``-xc``, ...) and scripts (``sh job.sh``, a CGI or hook script
+run directly) from services, and shells from sshd and container runtimes, are not. No context
+keys: the parent process in the lineage is the network service. Must not do I/O; state is
+bounded.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-from rtguard.detect.detectors._common import BoundedMap, ancestry_ids, is_shell
+from rtguard.detect.detectors._common import BoundedMap, ancestry_ids, is_shell, reads_commands_from_stdin
 from rtguard.model.events import Event, EventKind, NetPayload
 from rtguard.model.findings import Detection
 
@@ -62,7 +64,7 @@ class SuspiciousShellDetector:
         if event.kind is EventKind.PROCESS_EXIT:
             state.listeners.pop(p.exec_id)
             return []
-        if not is_shell(event) or ("-c" in p.argv[1:] and "-i" not in p.argv[1:]):
+        if not is_shell(event) or not reads_commands_from_stdin(p.argv):
             return []
         service = next((s for i in ancestry_ids(event, 1) if (s := state.listeners.get(i)) is not None), None)
         if service is None:

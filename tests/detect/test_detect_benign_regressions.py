@@ -1,0 +1,130 @@
+"""Regressions for false positives found by the benign end-to-end suite
+(``tests/e2e/test_e2e_benign.py``), each beside the malicious counterpart that must still fire.
+
+- A Node service that made an outbound connection (an HTTP call, its database) and then shells
+  out (``child_process.exec``/``spawn``: libuv gives children socketpair stdio) was a
+  ReverseShell; a shell running a command string or a script is not a session on a connection.
+- A web server running a CGI or hook script (``#!/bin/sh`` run directly, so the kernel makes the
+  argv ``/bin/sh /srv/cgi-bin/x.sh``) or ``sh -ec 'cmd'`` was a SuspiciousShellCreated; only a
+  shell that reads its commands from standard input is an interactive shell.
+- A package's maintainer script creating its system user (``useradd --system`` under dpkg or
+  apt) is not Persistence:Runtime/SuspiciousCommand, nor are its writes to the account files a
+  SensitiveFileModified; the same commands outside a package manager are.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rtguard.detect.detectors._common import reads_commands_from_stdin
+from rtguard.model.events import Event, EventKind, NetPayload
+from rtguard.testing.behaviour import run
+from rtguard.testing.events import ancestor, connect_event, event, exec_event, file_event
+
+REV = "Execution:Runtime/ReverseShell"
+SHELL = "Execution:Runtime/SuspiciousShellCreated"
+PERSIST = "Persistence:Runtime/SuspiciousCommand"
+PRIV_FILE = "PrivilegeEscalation:Runtime/SensitiveFileModified"
+
+
+@pytest.mark.parametrize(
+    ("argv", "session"),
+    [
+        (["sh"], True),
+        (["sh", "-i"], True),
+        (["bash", "-li"], True),
+        (["/bin/sh", "-s", "arg"], True),
+        (["bash", "-ic", "id"], True),
+        (["sh", "-"], True),
+        (["bash", "--norc", "--noprofile"], True),
+        (["bash", "--rcfile", "/tmp/rc"], True),
+        (["bash", "-o", "vi"], True),
+        (["sh", "-c", "echo hi"], False),
+        (["sh", "-ec", "echo hi"], False),
+        (["bash", "-xc", "echo hi"], False),
+        (["bash", "-o", "pipefail", "-c", "a | b"], False),
+        (["/bin/sh", "/opt/hook.sh", "deploy"], False),
+        (["/bin/sh", "-e", "/srv/cgi-bin/status.sh"], False),
+        (["bash", "--", "job.sh"], False),
+        (["bash", "--rcfile", "/tmp/rc", "job.sh"], False),
+        (["bash", "-O", "extglob", "job.sh"], False),
+    ],
+)
+def test_shell_reads_commands_from_stdin(argv: list[str], session: bool) -> None:
+    assert reads_commands_from_stdin(argv) is session
+
+
+def _node_connected(pid: int) -> Event:
+    return connect_event("127.0.0.1", 5432, name="node", pid=pid, exec_id=f"exec-{pid}")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["/bin/sh", "-c", "echo $((20 + 22))"],  # child_process.exec / execSync
+        ["sh", "/opt/src/sh/hook.sh", "deploy"],  # spawn("sh", [script])
+        ["/bin/sh", "/opt/src/sh/hook.sh", "direct"],  # execFile of a #!/bin/sh script
+    ],
+)
+def test_node_service_shelling_out_is_not_a_reverse_shell(argv: list[str]) -> None:
+    child = exec_event(
+        "sh", argv=argv, pid=501, lineage=[ancestor("node", pid=500)], stdio_sockets=(True, True, True)
+    )
+    assert not run([_node_connected(500), child], REV)
+
+
+@pytest.mark.parametrize("argv", [["sh", "-i"], ["/bin/sh"], ["bash", "-li"], ["sh", "-s"]])
+def test_session_shell_on_a_connection_is_still_a_reverse_shell(argv: list[str]) -> None:
+    child = exec_event(
+        "sh", argv=argv, pid=511, lineage=[ancestor("node", pid=510)], stdio_sockets=(True, True, True)
+    )
+    (d,) = run([_node_connected(510), child], REV)
+    assert d.rule_id == "RTG-0131"
+
+
+def _listen(name: str, pid: int) -> Event:
+    payload = NetPayload(family=2, protocol=6, local_ip="127.0.0.1", local_port=18080)
+    return event(EventKind.NET_LISTEN, payload, name=name, pid=pid, exec_id=f"exec-{pid}")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["/bin/sh", "/srv/www/cgi-bin/status.sh"],  # CGI script run directly by http.server
+        ["/bin/sh", "-e", "/srv/www/cgi-bin/status.sh"],  # #!/bin/sh -e
+        ["sh", "-ec", "convert a.png b.jpg"],
+        ["bash", "-xc", "echo hi"],
+    ],
+)
+def test_scripts_and_commands_from_a_web_server_are_not_interactive_shells(argv: list[str]) -> None:
+    child = exec_event(
+        "sh", argv=argv, pid=601, lineage=[ancestor("python3", pid=600)], stdio_sockets=(True, True, False)
+    )
+    assert not run([_listen("python3", 600), child], SHELL)
+
+
+@pytest.mark.parametrize("argv", [["sh"], ["/bin/bash", "-i"], ["sh", "-s"], ["bash", "-ic", "id"]])
+def test_interactive_shell_from_a_web_server_still_fires(argv: list[str]) -> None:
+    child = exec_event("sh", argv=argv, pid=611, lineage=[ancestor("python3", pid=610)])
+    (d,) = run([_listen("python3", 610), child], SHELL)
+    assert d.rule_id == "RTG-0132"
+
+
+def test_maintainer_script_creating_its_system_user_is_not_persistence() -> None:
+    lineage = [ancestor("postinst", pid=700), ancestor("dpkg", pid=699), ancestor("apt-get", pid=698)]
+    argv = ["useradd", "--system", "--gid", "rtgsvc", "--no-create-home", "rtgsvc"]
+    useradd = exec_event("useradd", argv=argv, pid=701, lineage=lineage)
+    assert not run([useradd], PERSIST)
+    writes = [
+        file_event(path, name="useradd", exe_path="/usr/sbin/useradd", pid=701, lineage=lineage)
+        for path in ("/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow")
+    ]
+    assert not run(writes, PRIV_FILE)
+
+
+def test_user_created_outside_a_package_manager_still_fires() -> None:
+    useradd = exec_event("useradd", argv=["useradd", "-M", "rtgbackdoor"], pid=711)
+    (d,) = run([useradd], PERSIST)
+    assert d.context["commandLineExample"] == "useradd -M rtgbackdoor"
+    backdoor = file_event("/etc/passwd", name="python3", exe_path="/usr/bin/python3", pid=712)
+    assert run([backdoor], PRIV_FILE)

@@ -1,0 +1,733 @@
+"""End to end: ordinary container workloads under the real agent and server produce no finding.
+
+One runc container named like an ECS task (``/ecs/<task>/<container>``, Docker's default
+capability set, as an ECS task gets) runs, with ``runc exec``, what services and build jobs
+do every day:
+
+- package installs without the internet: a .deb built at test time with ``dpkg-deb --build``
+  (a maintainer ``postinst`` that creates a system user and group, a conffile, a cron.d file
+  and an ELF program shipped by the package), installed with ``dpkg -i`` and with
+  ``apt-get install ./x.deb``, then the packaged program is run; a Python wheel built at test
+  time with ``pip wheel --no-index --no-build-isolation`` and installed with
+  ``pip install --no-index``, then its console script is run;
+- compiling: ``make -j2`` of a small C project and ``g++`` of a C++ file. The outputs are not
+  run: running a program compiled inside the container after it started is exactly GuardDuty's
+  Execution:Runtime/NewBinaryExecuted, and attackers build exploits in containers the same way,
+  so no "compiled here" exemption exists;
+- a web server under load: ``python3 -m http.server`` answering 400 requests from 8 client
+  threads over loopback, and a Node http server answering 300 keep-alive requests;
+- shell scripts: pipelines, subshells, loops, here-documents, find/xargs/sed/awk/tar/gzip;
+- scheduled jobs: ``busybox crond -f`` with its own crontab directory (started first, so the
+  minute boundary passes while the other workloads run; the wait is at most ~61 s after the
+  container starts), and ``run-parts`` over a cron.daily-style directory as cron's
+  ``/etc/crontab`` does;
+- programs: Python (threads, multiprocessing, subprocess, sqlite3, ctypes), Node (JIT-heavy
+  loops) and Java (``javac`` then ``java`` with JIT warm-up loops). A language whose binary is
+  absent is skipped with its name.
+
+The crontab, sources and scripts are part of the "image" (written to the upper layer before the
+container starts), as in a real image; everything else is produced inside the running container.
+The container ends with a marker (``cp /bin/true /tmp/marker && /tmp/marker``): its
+NewBinaryExecuted finding proves the pipeline delivered this container's events, and it must be
+the only finding. Each workload is a test (so a failing step names itself); the last test runs
+any workload that did not run yet, so it never passes on an idle container.
+
+Decisions (documented in ``docs/rules.md``): ``useradd``/``groupadd`` run by a package's
+maintainer script (dpkg or apt is an ancestor) is not Persistence:Runtime/SuspiciousCommand,
+because creating the package's system user is what Debian policy asks maintainer scripts to
+do; the same command outside a package manager still is. Network only on the container's own
+loopback. Privileged: on CI a missing capability fails the test (``rtguard.testing.privilege``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+
+from rtguard.testing.containers import RuncContainer, new_container_id
+from rtguard.testing.ecs_fake import FakeEcsContainer, FakeEcsEndpoints, FakeEcsTask
+from rtguard.testing.privilege import require_root
+from rtguard.testing.stack import AgentProcess, ServerProcess
+
+pytestmark = pytest.mark.e2e
+PY = "/usr/bin/python3"
+NEW_BINARY = "Execution:Runtime/NewBinaryExecuted"
+# Docker's default capabilities: what an ECS task's container gets unless told otherwise.
+DOCKER_CAPS = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+]
+CRON_WAIT = 75.0  # from container start: crond runs a job at the first minute boundary
+
+# --- the "image": sources and scripts present before the container starts -----------------
+
+DEB_CONTROL = """\
+Package: rtg-demo
+Version: 1.0-1
+Section: misc
+Priority: optional
+Architecture: all
+Maintainer: rtguard tests <tests@example.invalid>
+Description: rtguard benign-suite demo package
+ A package with a maintainer script that creates a system user.
+"""
+
+# What Debian maintainer scripts do (policy 9.2.1): create the package's system user and group,
+# own its state directory.
+DEB_POSTINST = """\
+#!/bin/sh
+set -e
+if [ "$1" = configure ]; then
+    getent group rtgsvc >/dev/null || groupadd --system rtgsvc
+    getent passwd rtgsvc >/dev/null || useradd --system --gid rtgsvc --no-create-home \\
+        --home-dir /nonexistent --shell /usr/sbin/nologin rtgsvc
+    mkdir -p /var/lib/rtg-demo
+    chown rtgsvc:rtgsvc /var/lib/rtg-demo
+fi
+exit 0
+"""
+
+DEB_POSTRM = """\
+#!/bin/sh
+set -e
+if [ "$1" = purge ]; then
+    rm -rf /var/lib/rtg-demo
+fi
+exit 0
+"""
+
+BUILD_DEB = """\
+set -eu
+d=/build/rtg-demo
+mkdir -p $d/DEBIAN $d/usr/bin $d/etc/cron.d $d/usr/share/doc/rtg-demo
+cp /opt/src/deb/control /opt/src/deb/postinst /opt/src/deb/postrm $d/DEBIAN/
+chmod 0755 $d/DEBIAN/postinst $d/DEBIAN/postrm
+echo /etc/rtg-demo.conf > $d/DEBIAN/conffiles
+echo 'listen=127.0.0.1' > $d/etc/rtg-demo.conf
+printf '# rtg-demo housekeeping\\n17 3 * * * rtgsvc /usr/bin/rtg-demo-hello\\n' > $d/etc/cron.d/rtg-demo
+install -m 0755 /bin/true $d/usr/bin/rtg-demo-true
+printf '#!/bin/sh\\necho hello from rtg-demo\\n' > $d/usr/bin/rtg-demo-hello
+chmod 0755 $d/usr/bin/rtg-demo-hello
+echo 'demo' | gzip -9n > $d/usr/share/doc/rtg-demo/changelog.gz
+dpkg-deb --root-owner-group --build $d /build/rtg-demo_1.0-1_all.deb
+sed -i 's/^Package: rtg-demo$/Package: rtg-demo2/' $d/DEBIAN/control
+sed -i 's/rtg-demo-/rtg-demo2-/' $d/etc/cron.d/rtg-demo
+mv $d/etc/cron.d/rtg-demo $d/etc/cron.d/rtg-demo2
+mv $d/usr/bin/rtg-demo-true $d/usr/bin/rtg-demo2-true
+mv $d/usr/bin/rtg-demo-hello $d/usr/bin/rtg-demo2-hello
+mv $d/usr/share/doc/rtg-demo $d/usr/share/doc/rtg-demo2
+echo /etc/rtg-demo2.conf > $d/DEBIAN/conffiles
+mv $d/etc/rtg-demo.conf $d/etc/rtg-demo2.conf
+dpkg-deb --root-owner-group --build $d /build/rtg-demo2_1.0-1_all.deb
+"""
+
+INSTALL_DEB = """\
+set -eu
+dpkg -i /build/rtg-demo_1.0-1_all.deb
+getent passwd rtgsvc
+test "$(stat -c %U /var/lib/rtg-demo)" = rtgsvc
+/usr/bin/rtg-demo-true
+rtg-demo-hello
+dpkg -s rtg-demo | grep -q 'Status: install ok installed'
+"""
+
+# apt resolves and installs a local .deb without any index or network access.
+APT_INSTALL = """\
+set -eu
+apt-get -y install /build/rtg-demo2_1.0-1_all.deb
+/usr/bin/rtg-demo2-true
+rtg-demo2-hello
+dpkg --purge rtg-demo2
+test ! -e /usr/bin/rtg-demo2-true
+"""
+
+PY_PROJECT = """\
+[build-system]
+requires = ["setuptools"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "rtgdemo"
+version = "0.1.0"
+description = "rtguard benign-suite demo package"
+
+[project.scripts]
+rtgdemo = "rtgdemo:main"
+"""
+
+PY_MODULE = """\
+import hashlib, json
+
+
+def main() -> None:
+    data = json.dumps({"items": list(range(100))}).encode()
+    print("rtgdemo", hashlib.sha256(data).hexdigest()[:12])
+"""
+
+PIP_INSTALL = f"""\
+set -eu
+cp -r /opt/src/py /build/py
+cd /build/py
+{PY} -m pip wheel --no-index --no-build-isolation --no-deps -w /build/wheels . -q
+ls /build/wheels/rtgdemo-0.1.0-*.whl
+{PY} -m pip install --no-index --find-links /build/wheels --break-system-packages \\
+    --root-user-action=ignore -q rtgdemo
+rtgdemo
+{PY} -c 'import rtgdemo; rtgdemo.main()'
+"""
+
+C_MAKEFILE = """\
+CC ?= cc
+CFLAGS ?= -O2 -Wall -Wextra
+OBJS = main.o stats.o
+all: stats
+stats: $(OBJS)
+\t$(CC) $(CFLAGS) -o $@ $(OBJS) -lm
+%.o: %.c stats.h
+\t$(CC) $(CFLAGS) -c -o $@ $<
+clean:
+\trm -f stats $(OBJS)
+.PHONY: all clean
+"""
+
+C_STATS_H = """\
+#ifndef STATS_H
+#define STATS_H
+double mean(const double *v, int n);
+double stddev(const double *v, int n);
+#endif
+"""
+
+C_STATS = """\
+#include <math.h>
+#include "stats.h"
+double mean(const double *v, int n) { double s = 0; for (int i = 0; i < n; i++) s += v[i]; return s / n; }
+double stddev(const double *v, int n) {
+    double m = mean(v, n), s = 0;
+    for (int i = 0; i < n; i++) s += (v[i] - m) * (v[i] - m);
+    return sqrt(s / n);
+}
+"""
+
+C_MAIN = """\
+#include <stdio.h>
+#include "stats.h"
+int main(void) {
+    double v[] = {1, 2, 3, 4, 5};
+    printf("%f %f\\n", mean(v, 5), stddev(v, 5));
+    return 0;
+}
+"""
+
+CPP_MAIN = """\
+#include <algorithm>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+int main() {
+    std::vector<std::string> words{"pear", "apple", "fig"};
+    std::sort(words.begin(), words.end());
+    std::map<std::string, std::size_t> len;
+    for (const auto &w : words) len[w] = w.size();
+    for (const auto &[w, n] : len) std::cout << w << ' ' << n << '\\n';
+}
+"""
+
+COMPILE = """\
+set -eu
+cp -r /opt/src/c /build/c
+make -C /build/c -j2
+test -x /build/c/stats
+file /build/c/stats | grep -q ELF
+g++ -std=c++17 -O1 -o /build/c/words /opt/src/cpp/words.cpp
+test -x /build/c/words
+make -C /build/c clean
+"""
+
+# Eight client threads, 400 requests over loopback, each answer checked.
+WEB_LOAD = """\
+import sys, threading, urllib.request
+port, total = int(sys.argv[1]), int(sys.argv[2])
+ok, lock = [0], threading.Lock()
+def client(n):
+    for _ in range(n):
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=10).read()
+        assert body.startswith(b"<html>"), body[:40]
+        with lock:
+            ok[0] += 1
+threads = [threading.Thread(target=client, args=(total // 8,)) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("ok", ok[0])
+assert ok[0] == total, ok[0]
+"""
+
+WEB_SERVER = f"""\
+set -eu
+mkdir -p /srv/www/cgi-bin
+printf '<html><body>rtguard</body></html>\\n' > /srv/www/index.html
+cp /opt/src/sh/status.cgi /srv/www/cgi-bin/status.sh
+chmod 0755 /srv/www/cgi-bin/status.sh
+{PY} -W ignore -m http.server 18080 --cgi --bind 127.0.0.1 --directory /srv/www 2>/tmp/http.log &
+server=$!
+for i in $(seq 50); do
+    {PY} -c 'import socket; socket.create_connection(("127.0.0.1", 18080), 1).close()' 2>/dev/null && break
+    sleep 0.1
+done
+{PY} /opt/src/web/load.py 18080 400
+for i in 1 2 3; do
+    {PY} -c 'import urllib.request as u; print(u.urlopen("http://127.0.0.1:18080/cgi-bin/status.sh?x=1").read().decode())' \\
+        | grep -q 'status ok'
+done
+kill $server
+wait $server || true
+test "$(grep -c 'GET /index.html' /tmp/http.log)" -eq 400
+"""
+
+NODE_SERVER = """\
+const http = require("http");
+const server = http.createServer((req, res) => {
+  let acc = 0;
+  for (let i = 0; i < 2000; i++) acc = (acc * 31 + i) % 1000003;
+  res.setHeader("content-type", "application/json");
+  res.end(JSON.stringify({ path: req.url, acc }));
+});
+server.listen(0, "127.0.0.1", async () => {
+  const port = server.address().port;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  const get = (i) => new Promise((resolve, reject) => {
+    http.get({ host: "127.0.0.1", port, path: `/item/${i}`, agent }, (res) => {
+      let body = "";
+      res.on("data", (c) => (body += c));
+      res.on("end", () => resolve(JSON.parse(body)));
+    }).on("error", reject);
+  });
+  const answers = await Promise.all(Array.from({ length: 300 }, (_, i) => get(i)));
+  if (answers.length !== 300 || answers[299].path !== "/item/299") throw new Error("bad answers");
+  // JIT-heavy work: hot numeric loops, object churn, regexes, typed arrays, sorting.
+  let primes = 0;
+  for (let n = 2; n < 200000; n++) {
+    let p = true;
+    for (let d = 2; d * d <= n; d++) if (n % d === 0) { p = false; break; }
+    if (p) primes++;
+  }
+  const objs = Array.from({ length: 100000 }, (_, i) => ({ id: i, key: `k${i % 977}` }));
+  objs.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.id - b.id));
+  const f = new Float64Array(1 << 20).map((_, i) => Math.sin(i));
+  const re = /k(\\d+)/;
+  const hits = objs.filter((o) => re.test(o.key)).length;
+  // A service shelling out, as Node services do: exec (sh -c), a script run through sh, and a
+  // script run directly (its #! line names sh). libuv gives children socketpair stdio.
+  const cp = require("child_process");
+  const sum = cp.execSync("echo $((20 + 22))").toString().trim();
+  const hook = cp.spawnSync("sh", ["/opt/src/sh/hook.sh", "deploy"]).stdout.toString().trim();
+  const direct = cp.execFileSync("/opt/src/sh/hook.sh", ["direct"]).toString().trim();
+  if (sum !== "42" || hook !== "hook deploy" || direct !== "hook direct") throw new Error(`${sum} ${hook} ${direct}`);
+  console.log("node ok", answers.length, primes, hits, f.length);
+  agent.destroy();
+  server.close();
+});
+"""
+
+JAVA_WARM = """\
+import java.util.*;
+import java.util.concurrent.*;
+import java.util.stream.*;
+
+public class Warm {
+    static long fib(int n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }
+
+    static int work(int seed) {
+        Map<String, Integer> counts = new HashMap<>();
+        StringBuilder sb = new StringBuilder();
+        Random r = new Random(seed);
+        for (int i = 0; i < 20000; i++) {
+            String k = "k" + r.nextInt(500);
+            counts.merge(k, 1, Integer::sum);
+            if (i % 1000 == 0) sb.append(k);
+        }
+        int[] a = r.ints(50000, 0, 1_000_000).toArray();
+        Arrays.sort(a);
+        return counts.size() + a[a.length / 2] % 7 + sb.length();
+    }
+
+    public static void main(String[] args) throws Exception {
+        long acc = 0;
+        for (int round = 0; round < 60; round++) acc += work(round);  // JIT warm-up: C1 then C2
+        acc += fib(27);
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        List<Future<Integer>> fs = new ArrayList<>();
+        for (int i = 0; i < 8; i++) { final int s = i; fs.add(pool.submit(() -> work(s))); }
+        for (Future<Integer> f : fs) acc += f.get();
+        pool.shutdown();
+        acc += IntStream.range(0, 1_000_000).parallel().filter(i -> i % 3 == 0).count();
+        System.out.println("java ok " + acc);
+    }
+}
+"""
+
+JAVA = """\
+set -eu
+mkdir -p /build/java
+javac -d /build/java /opt/src/java/Warm.java
+java -Xmx128m -cp /build/java Warm
+java -Xmx128m -XX:TieredStopAtLevel=1 -cp /build/java Warm
+"""
+
+PY_PROGRAM = """\
+import ctypes, ctypes.util, hashlib, json, multiprocessing, os, sqlite3, subprocess, tempfile, threading
+
+def square(x):
+    return x * x
+
+if __name__ == "__main__":
+    with multiprocessing.Pool(2) as pool:
+        assert sum(pool.map(square, range(1000))) == sum(x * x for x in range(1000))
+    out = subprocess.run(["sh", "-c", "echo $((6 * 7))"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "42"
+    db = sqlite3.connect(os.path.join(tempfile.mkdtemp(), "app.db"))
+    db.execute("create table t (k text, v int)")
+    db.executemany("insert into t values (?, ?)", [(f"k{i}", i) for i in range(5000)])
+    assert db.execute("select sum(v) from t").fetchone()[0] == sum(range(5000))
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    assert libc.strlen(b"rtguard") == 7
+    cmp = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int))
+    arr = (ctypes.c_int * 5)(5, 1, 4, 2, 3)
+    libc.qsort(arr, 5, ctypes.sizeof(ctypes.c_int), cmp(lambda a, b: a[0] - b[0]))
+    assert list(arr) == [1, 2, 3, 4, 5]
+    digests = []
+    threads = [threading.Thread(target=lambda i=i: digests.append(hashlib.sha256(bytes(i)).hexdigest())) for i in range(8)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    print("python ok", len(digests), json.dumps({"n": len(digests)}))
+"""
+
+SHELL_SCRIPT = """\
+#!/bin/sh
+# An ordinary build/report script: pipelines, subshells, loops, here-docs, archive tools.
+set -eu
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+mkdir -p logs/app logs/web data
+for i in 1 2 3 4 5; do
+    for svc in app web; do
+        printf '%s level=%s msg="request %d"\\n' "2026-01-0$i" "$([ $((i % 2)) -eq 0 ] && echo warn || echo info)" "$i" \\
+            > "logs/$svc/$svc-$i.log"
+    done
+done
+cat > data/config.ini <<EOF
+[server]
+host = 127.0.0.1
+port = 8080
+workers = $(nproc)
+EOF
+count=$(find logs -name '*.log' -type f | wc -l)
+[ "$count" -eq 10 ]
+warns=$(find logs -name '*.log' -print0 | xargs -0 grep -h 'level=warn' | wc -l)
+[ "$warns" -eq 4 ]
+awk -F= '/=/ { gsub(/ /, "", $1); gsub(/ /, "", $2); print $1 ":" $2 }' data/config.ini | sort > data/kv.txt
+grep -q '^port:8080$' data/kv.txt
+sed -e 's/level=info/level=INFO/' -e 's/request/req/' logs/app/app-1.log | grep -q 'level=INFO msg="req 1"'
+(cd logs && tar -cf - app web) | gzip -c > logs.tar.gz
+mkdir restore && (cd restore && gzip -dc ../logs.tar.gz | tar -xf -)
+diff -r logs/app restore/app
+total=0
+while read -r line; do total=$((total + ${#line})); done < data/kv.txt
+[ "$total" -gt 0 ]
+case "$(uname -s)" in Linux) : ;; *) exit 1 ;; esac
+ls logs/app | sort -r | head -n 2 | tr 'a-z' 'A-Z' | cut -c1-7 | uniq | wc -l > /dev/null
+bash -c 'declare -A m=([a]=1 [b]=2); s=0; for k in "${!m[@]}"; do s=$((s + m[$k])); done; [ $s -eq 3 ]'
+echo "script ok $count $warns"
+"""
+
+HOOK = """\
+#!/bin/sh
+echo "hook $1"
+"""
+
+# A CGI program: the web server runs it with the request on stdin and the answer on stdout.
+STATUS_CGI = """\
+#!/bin/sh
+printf 'Content-Type: text/plain\\r\\n\\r\\n'
+echo "status ok $(date +%s) $QUERY_STRING"
+"""
+
+CRONTAB = "* * * * * echo tick $(date +\\%s) >> /var/tmp/cron.out 2>&1\n"
+CRON_DAILY = """\
+#!/bin/sh
+# A cron.daily job: rotate and compress the application's reports.
+set -e
+mkdir -p /var/tmp/reports
+date > /var/tmp/reports/daily.txt
+gzip -f /var/tmp/reports/daily.txt
+echo daily ok
+"""
+
+SCHEDULED = """\
+set -eu
+run-parts --report --verbose /opt/src/cron.daily
+test -f /var/tmp/reports/daily.txt.gz
+"""
+
+IMAGE_FILES: dict[str, str | bytes] = {
+    "/opt/src/deb/control": DEB_CONTROL,
+    "/opt/src/deb/postinst": DEB_POSTINST,
+    "/opt/src/deb/postrm": DEB_POSTRM,
+    "/opt/src/py/pyproject.toml": PY_PROJECT,
+    "/opt/src/py/rtgdemo/__init__.py": PY_MODULE,
+    "/opt/src/c/Makefile": C_MAKEFILE,
+    "/opt/src/c/stats.h": C_STATS_H,
+    "/opt/src/c/stats.c": C_STATS,
+    "/opt/src/c/main.c": C_MAIN,
+    "/opt/src/cpp/words.cpp": CPP_MAIN,
+    "/opt/src/web/load.py": WEB_LOAD,
+    "/opt/src/node/server.js": NODE_SERVER,
+    "/opt/src/java/Warm.java": JAVA_WARM,
+    "/opt/src/py/app.py": PY_PROGRAM,
+    "/opt/src/sh/report.sh": SHELL_SCRIPT,
+    "/opt/src/sh/hook.sh": HOOK,
+    "/opt/src/sh/status.cgi": STATUS_CGI,
+    "/var/spool/cron/crontabs/root": CRONTAB,
+    "/opt/src/cron.daily/reports": CRON_DAILY,
+}
+
+
+@dataclass
+class Stack:
+    agent: AgentProcess
+    ecs: FakeEcsEndpoints
+    cred: dict[str, str]
+    gd: Any
+
+
+@dataclass
+class Box:
+    """The one benign container and what has run in it."""
+
+    container: RuncContainer
+    started: float
+    ran: dict[str, float] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    require_root()
+    tmp = tmp_path_factory.mktemp("benign")
+    with FakeEcsEndpoints(cluster="prod") as ecs:
+        server = ServerProcess(tmp / "server").start()
+        cred = server.credentials()
+        agent = AgentProcess(server.url, cred["agent_token"], tmp / "agent", ecs_agent_uri=ecs.url)
+        try:
+            agent.start()
+            gd = boto3.client(
+                "guardduty",
+                endpoint_url=server.url,
+                region_name=cred["region"],
+                aws_access_key_id=cred["aws_access_key_id"],
+                aws_secret_access_key=cred["aws_secret_access_key"],
+            )
+            yield Stack(agent=agent, ecs=ecs, cred=cred, gd=gd)
+        finally:
+            agent.stop()
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def box(stack: Stack) -> Iterator[Box]:
+    cid = new_container_id()
+    task = stack.ecs.add_task(
+        FakeEcsTask(
+            cluster="prod",
+            family="benign-workloads",
+            containers=[FakeEcsContainer(docker_id=cid, name="app", image="public.ecr.aws/acme/app:1")],
+        )
+    )
+    container = RuncContainer(
+        task_id=task.task_id,
+        container_id=cid,
+        capabilities=DOCKER_CAPS,
+        no_new_privileges=False,
+        files=IMAGE_FILES,
+        upper_size="2g",
+    )
+    with container:
+        state = Box(container=container, started=time.monotonic())
+        # crond first: its first job runs at the next minute boundary while the rest works.
+        container.spawn(
+            ["busybox", "crond", "-f", "-c", "/var/spool/cron/crontabs", "-L", "/var/tmp/crond.log"]
+        )
+        container.exec(["sh", "-c", "mkdir -p /build"], check=True)
+        yield state
+
+
+def _sh(box: Box, name: str, script: str, timeout: float = 120.0) -> str:
+    t0 = time.monotonic()
+    out = box.container.exec(["sh", "-c", script], timeout=timeout)
+    box.ran[name] = box.ran.get(name, 0.0) + time.monotonic() - t0
+    assert out.returncode == 0, (name, out.stdout[-3000:], out.stderr[-3000:])
+    return out.stdout
+
+
+def _need(*binaries: str) -> str | None:
+    missing = [b for b in binaries if shutil.which(b) is None]
+    return f"{', '.join(missing)} not installed" if missing else None
+
+
+def _packages(box: Box) -> None:
+    _sh(box, "packages", BUILD_DEB)
+    _sh(box, "packages", INSTALL_DEB)
+    _sh(box, "packages", APT_INSTALL)
+
+
+def _pip(box: Box) -> None:
+    _sh(box, "pip", PIP_INSTALL)
+
+
+def _compile(box: Box) -> None:
+    _sh(box, "compile", COMPILE)
+
+
+def _web(box: Box) -> None:
+    _sh(box, "web", WEB_SERVER)
+
+
+def _shell(box: Box) -> None:
+    _sh(box, "shell", "chmod 0755 /opt/src/sh/report.sh && /opt/src/sh/report.sh && sh /opt/src/sh/report.sh")
+    _sh(box, "shell", "bash /opt/src/sh/report.sh | grep -q 'script ok 10 4'")
+
+
+def _python(box: Box) -> None:
+    assert "python ok 8" in _sh(box, "python", f"{PY} /opt/src/py/app.py")
+
+
+def _node(box: Box) -> None:
+    assert "node ok 300" in _sh(box, "node", "chmod 0755 /opt/src/sh/hook.sh && node /opt/src/node/server.js")
+
+
+def _java(box: Box) -> None:
+    assert _sh(box, "java", JAVA).count("java ok") == 2
+
+
+def _scheduled(box: Box) -> None:
+    _sh(box, "scheduled", "chmod 0755 /opt/src/cron.daily/reports && " + SCHEDULED)
+    deadline = box.started + CRON_WAIT
+    while time.monotonic() < deadline:
+        out = box.container.exec(["sh", "-c", "cat /var/tmp/cron.out 2>/dev/null"], timeout=30)
+        if "tick" in out.stdout:
+            break
+        time.sleep(0.5)
+    log = box.container.exec(["sh", "-c", "cat /var/tmp/crond.log 2>/dev/null"], timeout=30).stdout
+    assert "tick" in out.stdout, f"crond ran no job within {CRON_WAIT} s of the start: {log[-2000:]}"
+
+
+WORKLOADS: dict[str, tuple[Callable[[Box], None], tuple[str, ...]]] = {
+    "packages": (_packages, ("dpkg-deb", "dpkg", "apt-get", "useradd")),
+    "pip": (_pip, ("pip3",)),
+    "compile": (_compile, ("make", "gcc", "g++")),
+    "web": (_web, ()),
+    "shell": (_shell, ("find", "xargs", "sed", "awk", "tar", "gzip", "bash")),
+    "python": (_python, ()),
+    "node": (_node, ("node",)),
+    "java": (_java, ("javac", "java")),
+    "scheduled": (_scheduled, ("busybox", "run-parts")),
+}
+
+
+def _run(box: Box, name: str) -> None:
+    """Run a workload once (a workload test, or the final test for one not run yet)."""
+    if name in box.ran or name in box.skipped:
+        return
+    func, binaries = WORKLOADS[name]
+    missing = _need(*binaries)
+    if missing:
+        box.skipped[name] = missing
+        pytest.skip(f"{name}: {missing}")
+    box.ran[name] = 0.0
+    func(box)
+
+
+@pytest.mark.parametrize("name", list(WORKLOADS))
+def test_workload_runs(box: Box, name: str) -> None:
+    _run(box, name)
+
+
+def _findings_of(gd: Any, detector: str, cid: str) -> dict[str, list[dict[str, Any]]]:
+    ids: list[str] = []
+    token = ""
+    while True:
+        page = gd.list_findings(DetectorId=detector, MaxResults=50, NextToken=token)
+        ids += page["FindingIds"]
+        token = page.get("NextToken", "")
+        if not token:
+            break
+    out: dict[str, list[dict[str, Any]]] = {}
+    for i in range(0, len(ids), 50):
+        for f in gd.get_findings(DetectorId=detector, FindingIds=ids[i : i + 50])["Findings"]:
+            if cid in json.dumps(f["Resource"]):
+                out.setdefault(f["Type"], []).append(f)
+    return out
+
+
+def _describe(found: dict[str, list[dict[str, Any]]]) -> list[str]:
+    lines = []
+    for ftype, fs in sorted(found.items()):
+        for f in fs:
+            rt = f["Service"]["RuntimeDetails"]
+            proc = rt.get("Process", {})
+            lines.append(
+                f"{ftype}: {proc.get('ExecutablePath')} {json.dumps(rt.get('Context', {}), default=str)[:300]}"
+                f" lineage={[x.get('Name') for x in proc.get('Lineage', [])][:4]}"
+            )
+    return lines
+
+
+def test_benign_workloads_produce_only_the_marker_finding(stack: Stack, box: Box) -> None:
+    for name, (func, binaries) in WORKLOADS.items():
+        if name not in box.ran and name not in box.skipped and _need(*binaries) is None:
+            box.ran[name] = 0.0
+            func(box)
+    assert box.ran, "no workload ran"
+    marker = box.container.exec(["sh", "-c", "cp /bin/true /tmp/marker && /tmp/marker"], timeout=30)
+    assert marker.returncode == 0, marker.stderr
+    det = stack.cred["detector_id"]
+    cid = box.container.container_id
+    deadline = time.monotonic() + 40
+    found: dict[str, list[dict[str, Any]]] = {}
+    while time.monotonic() < deadline:
+        found = _findings_of(stack.gd, det, cid)
+        if any(
+            f["Service"]["RuntimeDetails"]["Process"]["ExecutablePath"] == "/tmp/marker"
+            for f in found.get(NEW_BINARY, [])
+        ):
+            break
+        time.sleep(0.5)
+    timings = {k: round(v, 1) for k, v in box.ran.items()}
+    assert set(found) == {NEW_BINARY}, (_describe(found), timings)
+    (only,) = found[NEW_BINARY]
+    assert only["Service"]["RuntimeDetails"]["Process"]["ExecutablePath"] == "/tmp/marker", (
+        _describe(found),
+        timings,
+    )
+    print("benign workloads:", timings, "skipped:", box.skipped)
