@@ -61,7 +61,10 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             server.stop()
 
 
-def _miner_findings(gd: Any, detector: str, want_count: int, timeout: float = 20) -> list[dict[str, Any]]:
+def _miner_findings(
+    gd: Any, detector: str, want_count: int, cid: str, timeout: float = 20
+) -> list[dict[str, Any]]:
+    """Miner findings of container ``cid`` (the agent sees every container on the machine)."""
     deadline = time.monotonic() + timeout
     found: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
@@ -69,6 +72,7 @@ def _miner_findings(gd: Any, detector: str, want_count: int, timeout: float = 20
             "FindingIds"
         ]
         found = gd.get_findings(DetectorId=detector, FindingIds=ids)["Findings"] if ids else []
+        found = [f for f in found if cid in json.dumps(f["Resource"])]
         if found and sum(f["Service"]["Count"] for f in found) >= want_count:
             return found
         time.sleep(0.2)
@@ -91,7 +95,7 @@ def test_crypto_miner_in_ecs_task_becomes_one_aggregated_finding(stack: Stack) -
     with RuncContainer(task_id=task.task_id, container_id=cid) as box:
         out = box.exec(["sh", "-c", miner], timeout=30)
         assert out.returncode == 0, out.stderr
-        found = _miner_findings(stack.gd, det, 1)
+        found = _miner_findings(stack.gd, det, 1, cid)
         assert len(found) == 1, found
         f = found[0]
         assert f["Severity"] == 8.0
@@ -113,7 +117,7 @@ def test_crypto_miner_in_ecs_task_becomes_one_aggregated_finding(stack: Stack) -
         assert container["Image"] == "public.ecr.aws/acme/web:2.1"
 
         box.exec(["sh", "-c", "/tmp/xmrig -o stratum+tcp://pool.invalid:3333; echo again"], timeout=30)
-        again = _miner_findings(stack.gd, det, 2)
+        again = _miner_findings(stack.gd, det, 2, cid)
     assert [g["Id"] for g in again] == [f["Id"]]
     assert again[0]["Service"]["Count"] == 2
     assert again[0]["Service"]["EventLastSeen"] >= f["Service"]["EventLastSeen"]

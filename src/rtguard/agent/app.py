@@ -153,7 +153,7 @@ def step_table(state: AgentState) -> None:
     lookups, identity = build_lookups(state.config.ecs_agent_uri, state.config.ecs_metadata_uri)
     lookups = _prefer_sensor_hash(lookups)
     state.identity = identity
-    state.table = ProcessTable(state.host, lookups)
+    state.table = ProcessTable(state.host, lookups, exit_events=state.config.export_exits)
     records = snapshot()
     state.table.load_snapshot(records)
     state.counters["snapshot_processes"] = len(records)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rtguard.agent.enrich.process_cache import LiveDetails, Lookups, ProcessTable, make_exec_id
 from rtguard.agent.sensors.records import ExecRecord, ExitRecord, ForkRecord
-from rtguard.model.events import Container, EventKind, ExitPayload, Host
+from rtguard.model.events import Container, EcsTask, EventKind, ExitPayload, Host
 
 HOST = Host(hostname="h", boot_id="boot")
 
@@ -38,7 +38,7 @@ def test_lineage_from_snapshot_and_execs() -> None:
 
 
 def test_fork_inherits_then_exec_replaces_and_exit_evicts() -> None:
-    c = Container(id="a" * 64)
+    c = Container(id="a" * 64, ecs=EcsTask(cluster_arn="arn:aws:ecs:us-east-1:1:cluster/c", task_arn="arn:t"))
     calls: list[str] = []
 
     def container(cg: str, _pid: int) -> Container | None:
@@ -82,3 +82,33 @@ def test_lineage_stops_on_cycles() -> None:
     table.on_record(_exec(6, 5, "/bin/b"))
     ev = table.on_record(_exec(7, 6, "/bin/c"))
     assert ev is not None and len(ev.lineage) == 2
+
+
+def test_children_retry_a_container_still_missing_its_ecs_task() -> None:
+    """A container first seen while the ECS task list could not be refreshed gets its task later."""
+    task = EcsTask(cluster_arn="arn:aws:ecs:us-east-1:1:cluster/c", task_arn="arn:t")
+    answers = [Container(id="a" * 64), Container(id="a" * 64, ecs=task)]
+
+    def container(_cg: str, _pid: int) -> Container | None:
+        return answers.pop(0) if len(answers) > 1 else answers[0]
+
+    table = ProcessTable(
+        HOST, Lookups(live=lambda _p: None, container=container, sha256=lambda *_: "", user_name=str)
+    )
+    cg = "/ecs/t/" + "a" * 64
+    first = table.on_record(_exec(10, 1, "/bin/sh", cgroup_path=cg))
+    table.on_record(ForkRecord(parent_pid=10, child_pid=11, child_start_boottime=11 * 10**9))
+    child = table.on_record(_exec(11, 10, "/usr/bin/xmrig", cgroup_path=cg))
+    assert first is not None and first.container is not None and first.container.ecs is None
+    assert child is not None and child.container is not None and child.container.ecs == task
+
+
+def test_lineage_reuses_the_parents_and_stops_at_pid_reuse_cycles() -> None:
+    table = ProcessTable(HOST, exit_events=False)
+    table.load_snapshot([ExecRecord(pid=1, filename="/sbin/init", start_boottime=1, from_snapshot=True)])
+    chain = [table.on_record(_exec(pid, pid - 1 if pid > 2 else 1, f"/bin/p{pid}")) for pid in range(2, 14)]
+    last = chain[-1]
+    assert last is not None and len(last.lineage) == 8  # MAX_LINEAGE
+    assert [e.pid for e in last.lineage] == list(range(12, 4, -1))
+    # exits make no events when the table is told so, but still leave the table
+    assert table.events(ExitRecord(pid=13, exit_code=0)) == [] and table.get(13) is None

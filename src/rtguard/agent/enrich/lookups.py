@@ -31,13 +31,20 @@ class _ContainerCache:
     def __init__(self, resolver: EcsResolver | None) -> None:
         self._resolver = resolver
         self._cache: OrderedDict[str, Container] = OrderedDict()
+        # cgroup paths that name no container (host services, sessions): parsed once
+        self._hosts: OrderedDict[str, None] = OrderedDict()
 
     def __call__(self, cgroup: str, _pid: int) -> Container | None:
         hit = self._cache.get(cgroup)
         if hit is not None and (hit.ecs is not None or self._resolver is None):
             return hit
+        if cgroup in self._hosts:
+            return None
         ref = parse_cgroup_path(cgroup)
         if ref is None:
+            self._hosts[cgroup] = None
+            if len(self._hosts) > _MAX_CONTAINERS:
+                self._hosts.popitem(last=False)
             return None
         found = (
             self._resolver.container(ref.container_id, runtime=ref.runtime, cgroup=cgroup)

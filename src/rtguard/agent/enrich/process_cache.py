@@ -126,16 +126,93 @@ def make_exec_id(boot_id: str, pid: int, start_boottime: int, exec_ktime: int) -
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
-@dataclass(slots=True)
+class _Fork:
+    """A forked child that has not exec'd: its image is its parent's, built only when needed."""
+
+    __slots__ = ("boot_id", "ns_pid", "pid", "ppid", "source", "start_boottime", "start_time")
+
+    def __init__(
+        self,
+        source: Process,
+        boot_id: str,
+        pid: int,
+        ppid: int,
+        ns_pid: int,
+        start_boottime: int,
+        start_time: int,
+    ) -> None:
+        self.source = source
+        self.boot_id = boot_id
+        self.pid = pid
+        self.ppid = ppid
+        self.ns_pid = ns_pid
+        self.start_boottime = start_boottime
+        self.start_time = start_time
+
+    def image(self) -> Process:
+        return replace(
+            self.source,
+            exec_id=make_exec_id(self.boot_id, self.pid, self.start_boottime, 0),
+            parent_exec_id=self.source.exec_id,
+            pid=self.pid,
+            ppid=self.ppid,
+            ns_pid=self.ns_pid,
+            start_time=self.start_time,
+        )
+
+
 class _Entry:
-    process: Process
-    container: Container | None
-    cgroup_path: str
-    pidns: int = 0
-    # Built once per entry and shared by every event that names it (cheap events, and the
-    # exporter reuses their encodings by identity).
-    ancestor: LineageEntry | None = None
-    lineage: tuple[LineageEntry, ...] | None = None
+    """One process in the table. A forked child that has not exec'd keeps only its fork facts
+    (most forks exec at once, so building their image would be wasted work); ``process``
+    builds the image on first use.
+    """
+
+    __slots__ = ("_fork", "_process", "ancestor", "cgroup_path", "container", "lineage", "pidns")
+
+    def __init__(
+        self,
+        process: Process | None,
+        container: Container | None,
+        cgroup_path: str,
+        pidns: int = 0,
+        fork: _Fork | None = None,
+    ) -> None:
+        self._process = process
+        self._fork = fork
+        self.container = container
+        self.cgroup_path = cgroup_path
+        self.pidns = pidns
+        # Built once per entry and shared by every event that names it (cheap events, and the
+        # exporter reuses their encodings by identity).
+        self.ancestor: LineageEntry | None = None
+        self.lineage: tuple[LineageEntry, ...] | None = None
+
+    @property
+    def process(self) -> Process:
+        p = self._process
+        if p is None:
+            assert self._fork is not None
+            p = self._process = self._fork.image()
+            self._fork = None
+        return p
+
+    @process.setter
+    def process(self, value: Process) -> None:
+        self._process = value
+        self._fork = None
+
+    @property
+    def ids(self) -> Process:
+        """An image with this process's uid/euid/gid/egid, without building a forked one."""
+        return self._process if self._process is not None else self._fork.source  # type: ignore[union-attr]
+
+    @property
+    def ppid(self) -> int:
+        return self._fork.ppid if self._fork is not None else self.process.ppid
+
+    @property
+    def ns_pid(self) -> int:
+        return self._fork.ns_pid if self._fork is not None else self.process.ns_pid
 
 
 @dataclass(slots=True)
@@ -158,6 +235,8 @@ class ProcessTable:
             in ``evicted``).
         wall_offset_ns: added to a kernel monotonic time to get wall-clock time; computed
             at construction when not given.
+        exit_events: make ``process_exit`` events (the table forgets exited processes either
+            way); the agent turns them off unless it exports exits.
     """
 
     def __init__(
@@ -167,6 +246,7 @@ class ProcessTable:
         *,
         max_entries: int = 65_536,
         wall_offset_ns: int | None = None,
+        exit_events: bool = True,
     ) -> None:
         self._host = host
         self._lookups = lookups
@@ -178,6 +258,7 @@ class ProcessTable:
             if wall_offset_ns is not None
             else time.time_ns() - time.clock_gettime_ns(time.CLOCK_MONOTONIC)
         )
+        self._exit_events = exit_events
         self.evicted = 0
         self.exits_unknown = 0
         self.unattributed = 0
@@ -220,6 +301,8 @@ class ProcessTable:
                 if gone is None:
                     self.exits_unknown += 1
                     return []
+                if not self._exit_events:
+                    return []
                 return [
                     self._event(EventKind.PROCESS_EXIT, rec.ktime, gone, ExitPayload(exit_code=rec.exit_code))
                 ]
@@ -253,7 +336,7 @@ class ProcessTable:
         entry = self._build(rec, live=None if has_all else self._lookups.live(rec.pid))
         self._put(rec.pid, entry)
         out = [self._event(EventKind.PROCESS_EXEC, rec.ktime, entry, ExecPayload(filename=rec.filename))]
-        if before is not None and rec.ktime and before.process.euid != rec.euid:
+        if before is not None and rec.ktime and before.ids.euid != rec.euid:
             out.append(
                 self._event(
                     EventKind.CRED_CHANGE,
@@ -261,8 +344,8 @@ class ProcessTable:
                     entry,
                     CredPayload(
                         syscall="execve",
-                        old_uid=before.process.uid,
-                        old_euid=before.process.euid,
+                        old_uid=before.ids.uid,
+                        old_euid=before.ids.euid,
                         new_uid=rec.uid,
                         new_euid=rec.euid,
                         new_gid=rec.gid,
@@ -289,7 +372,7 @@ class ProcessTable:
             hit = self._table.get(pid)
             return hit.process if hit else None
         for entry in reversed(self._table.values()):
-            if entry.pidns == actor.pidns and entry.process.ns_pid == pid:
+            if entry.pidns == actor.pidns and entry.ns_pid == pid:
                 return entry.process
         return None
 
@@ -419,21 +502,18 @@ class ProcessTable:
         parent = self._table.get(rec.parent_pid)
         if parent is None:
             return
-        child_id = make_exec_id(self._host.boot_id, rec.child_pid, rec.child_start_boottime, 0)
-        child = replace(
+        fork = _Fork(
             parent.process,
-            exec_id=child_id,
-            parent_exec_id=parent.process.exec_id,
-            pid=rec.child_pid,
-            ppid=rec.parent_pid,
-            ns_pid=rec.child_ns_pid,
-            start_time=self._boot_offset + rec.child_start_boottime if rec.child_start_boottime else 0,
+            self._host.boot_id,
+            rec.child_pid,
+            rec.parent_pid,
+            rec.child_ns_pid,
+            rec.child_start_boottime,
+            self._boot_offset + rec.child_start_boottime if rec.child_start_boottime else 0,
         )
         self._put(
             rec.child_pid,
-            _Entry(
-                process=child, container=parent.container, cgroup_path=parent.cgroup_path, pidns=parent.pidns
-            ),
+            _Entry(None, parent.container, parent.cgroup_path, parent.pidns, fork=fork),
         )
 
     def _build(self, rec: ExecRecord, live: LiveDetails | None) -> _Entry:
@@ -480,8 +560,15 @@ class ProcessTable:
         return _Entry(process=process, container=container, cgroup_path=rec.cgroup_path, pidns=rec.pidns)
 
     def _container(self, rec: ExecRecord, parent: _Entry | None) -> Container | None:
-        if parent is not None and parent.cgroup_path == rec.cgroup_path and parent.container is not None:
+        if (
+            parent is not None
+            and parent.cgroup_path == rec.cgroup_path
+            and parent.container is not None
+            and parent.container.ecs is not None
+        ):
             return parent.container
+        # Without ECS data yet (the task list is refreshed at most once a second), ask the
+        # look-up again: it serves its cache and retries the ECS resolution when allowed.
         if not rec.cgroup_path:
             return parent.container if parent else None
         return self._lookups.container(rec.cgroup_path, rec.pid)
@@ -511,20 +598,31 @@ class ProcessTable:
         return entry.ancestor
 
     def _lineage_of(self, entry: _Entry) -> tuple[LineageEntry, ...]:
-        """The entry's ancestors, nearest first, computed on its first event and kept."""
+        """The entry's ancestors, nearest first, computed on its first event and kept.
+
+        The walk stops at the first ancestor whose own lineage is already known and reuses
+        it, so an exec storm costs one step per event, not one per ancestor.
+        """
         if entry.lineage is not None:
             return entry.lineage
-        process = entry.process
         out: list[LineageEntry] = []
-        seen = {process.pid}
-        pid = process.ppid
+        seen = {entry.process.pid}
+        pid = entry.ppid
         while pid and pid not in seen and len(out) < MAX_LINEAGE:
             seen.add(pid)
             parent = self._table.get(pid)
             if parent is None:
                 break
             out.append(self._as_ancestor(parent))
-            pid = parent.process.ppid
+            if parent.lineage is not None:
+                rest = parent.lineage[: MAX_LINEAGE - len(out)]
+                for i, up in enumerate(rest):  # a pid seen again (reuse) ends the chain
+                    if up.pid in seen:
+                        rest = rest[:i]
+                        break
+                out.extend(rest)
+                break
+            pid = parent.ppid
         entry.lineage = tuple(out)
         return entry.lineage
 
