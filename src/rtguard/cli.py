@@ -78,6 +78,13 @@ def _parser() -> argparse.ArgumentParser:
         help="publish every finding: WEBHOOK=https://..., WEBHOOK_OCSF=..., FILE=/dir, FILE_OCSF=/dir, "
         "SYSLOG=udp://host:514 or unix:///dev/log, SYSLOG_OCSF=... (repeatable)",
     )
+    s.add_argument(
+        "--intel-dir",
+        type=Path,
+        action="append",
+        default=[Path(d) for d in [os.environ.get("RTGUARD_INTEL_DIR", "")] if d],
+        help="local threat-intel feed directory written by 'rtguard intel update', read at start (repeatable)",
+    )
 
     a = sub.add_parser("agent", help="run the security agent on this host or in this task")
     a.add_argument("--server", default=os.environ.get(ENV_SERVER, ""))
@@ -112,6 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     from rtguard.ecs.cli import add_parser as _add_ecs_parser
 
     _add_ecs_parser(sub)
+    from rtguard.intel.cli import add_parser as _add_intel_parser
+
+    _add_intel_parser(sub)
     return p
 
 
@@ -130,6 +140,7 @@ def _run_server(args: argparse.Namespace) -> int:
         agent_timeout=args.agent_timeout,
         retention_days=args.retention_days,
         publish=tuple(args.publish),
+        intel_dirs=tuple(args.intel_dir),
     )
     if args.bus != "memory":
         print(f"rtguard server: bus {args.bus!r} is not available yet; use --bus memory", file=sys.stderr)
@@ -216,6 +227,12 @@ def _run_ecs(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _run_intel(args: argparse.Namespace) -> int:
+    from rtguard.intel.cli import run
+
+    return run(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rtguard`` command."""
     args = _parser().parse_args(argv)
@@ -226,6 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": _run_demo,
         "rules": _run_rules,
         "ecs": _run_ecs,
+        "intel": _run_intel,
     }
     try:
         return handlers[args.command](args)

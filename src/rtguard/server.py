@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import uvicorn
 from fastapi import FastAPI
@@ -26,12 +26,16 @@ from rtguard import __version__
 from rtguard.api.app import mount_api
 from rtguard.bus.memory import MemoryBus
 from rtguard.coverage.monitor import CoverageConfig, CoverageMonitor
+from rtguard.detect.detector import Detector
+from rtguard.detect.detectors import BUILTIN
+from rtguard.detect.detectors.threatintel import ThreatIntelDetector
 from rtguard.detect.engine import build_engine
 from rtguard.detect.loader import format_load_result
 from rtguard.findings.lifecycle import FindingsLifecycle, build_lifecycle
 from rtguard.findings.retention import RetentionTask
 from rtguard.ingest.inventory import build_inventory_router
 from rtguard.ingest.routes import AgentRegistry, build_ingest_router
+from rtguard.intel.feed import FeedError, load_feed
 from rtguard.intel.view import StoreIntelProvider
 from rtguard.store.sqlite import SqlStore
 from rtguard.worker import DetectionWorker, FindingListener
@@ -55,6 +59,7 @@ class ServerConfig:
     agent_timeout: float = 60.0  # seconds without a heartbeat before coverage says "Agent not reporting"
     retention_days: int = 90  # findings not updated for this long are deleted
     publish: tuple[tuple[str, str], ...] = ()  # static (destinationType, destinationArn) pairs
+    intel_dirs: tuple[Path, ...] = ()  # local threat-intel feed directories (rtguard intel update)
 
     @property
     def endpoint_url(self) -> str:
@@ -203,12 +208,25 @@ def _metrics(server_registry: AgentRegistry, worker: DetectionWorker) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _detectors(intel_dirs: tuple[Path, ...]) -> tuple[Detector[Any], ...]:
+    """The shipped detectors; with local feed directories, the threat-intel one reads them too."""
+    if not intel_dirs:
+        return BUILTIN
+    try:
+        feed = load_feed(intel_dirs)
+    except FeedError as exc:
+        raise SystemExit(f"rtguard server: --intel-dir: {exc}") from exc
+    _log.info("threat intel: %d domains, %d suffixes, %d networks with %s",
+              len(feed.domains), len(feed.suffixes), feed.network_count, ", ".join(map(str, intel_dirs)))  # fmt: skip
+    return tuple(ThreatIntelDetector(feed) if isinstance(d, ThreatIntelDetector) else d for d in BUILTIN)
+
+
 def build_server(config: ServerConfig, listeners: tuple[FindingListener, ...] = ()) -> Server:
     """Assemble the server (does not start threads or listen)."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = SqlStore(config.resolved_store_url())
     cred = bootstrap(store, config)
-    engine, result = build_engine(config.rule_paths)
+    engine, result = build_engine(config.rule_paths, detectors=_detectors(config.intel_dirs))
     if result.errors:
         raise SystemExit("rule files have errors:\n" + format_load_result(result, warnings=False))
     bus = MemoryBus()

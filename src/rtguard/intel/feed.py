@@ -292,6 +292,11 @@ class BuiltinFeed:
         return dict(self._ips.items())
 
     @property
+    def network_count(self) -> int:
+        """How many networks are listed (Tor nodes excepted), without building them."""
+        return len(self._ips)
+
+    @property
     def tor_nodes(self) -> Mapping[IPNetwork, TorNode]:
         """Every listed Tor node; built on each call."""
         return dict(self._tor.items())
