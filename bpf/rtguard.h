@@ -20,7 +20,7 @@
 
 /* Keep equal to bpf/ABI_VERSION (a test checks). */
 #define RTG_ABI_MAJOR 2
-#define RTG_ABI_MINOR 0
+#define RTG_ABI_MINOR 1
 #define RTG_ABI_PATCH 0
 #define RTG_ABI_VERSION_CODE ((RTG_ABI_MAJOR << 16) | (RTG_ABI_MINOR << 8) | RTG_ABI_PATCH)
 
@@ -52,6 +52,7 @@ enum rtg_op {
 	RTG_OP_FILE = 7,  /* struct rtg_file + paths: a file change under a watched prefix */
 	RTG_OP_PROC = 8,  /* struct rtg_proc_op + string: ptrace, vm write, memfd, uffd, module, creds */
 	RTG_OP_MOUNT = 9, /* struct rtg_mount + strings: a mount attempt */
+	RTG_OP_LIB = 10,  /* struct rtg_lib + path: a file written in the container mapped executable */
 };
 
 /* rtg_net.kind */
@@ -263,6 +264,25 @@ struct rtg_mount {
 	__u16 fstype_len;               /* field 6 */
 	__u16 _pad0;                    /* field 7: zero */
 	__u32 _pad1;                    /* field 8: zero */
+};
+
+/*
+ * A library load: mmap with PROT_EXEC of a file whose overlay inode has an upper dentry (created
+ * or copied up in the container's writable layer after it started). Sent once per (cgroup, dev,
+ * ino, mtime, ctime): a library mapped again is not reported, a rewritten one is.
+ * Tail: path (path_len bytes, NUL-terminated), from the task's root.
+ */
+struct rtg_lib {
+	struct rtg_hdr hdr;             /* field 0: header, op = RTG_OP_LIB */
+	struct rtg_task task;           /* field 1: acting task */
+	__u64 cgroup_id;                /* field 2: bpf_get_current_cgroup_id() */
+	__u64 ino;                      /* field 3: the file's i_ino (overlay inode) */
+	__s64 mtime_ns;                 /* field 4: inode mtime, ns since the epoch */
+	__u32 dev;                      /* field 5: i_sb->s_dev, kernel encoding (major << 20 | minor) */
+	__u32 prot;                     /* field 6: mmap prot (PROT_EXEC set) */
+	__u32 mmap_flags;               /* field 7: mmap flags (MAP_FIXED etc.) */
+	__u16 path_len;                 /* field 8: tail bytes of the path */
+	__u16 _pad0;                    /* field 9: zero */
 };
 
 /* A new process (tp_btf/sched_process_fork); thread creation (CLONE_THREAD) is not reported. */

@@ -29,6 +29,7 @@ from rtguard.agent.sensors.records import (
     ExitRecord,
     FileRecord,
     ForkRecord,
+    LibraryRecord,
     MountRecord,
     NetRecord,
     ProcOpRecord,
@@ -46,6 +47,7 @@ from rtguard.model.events import (
     ExitPayload,
     FilePayload,
     Host,
+    LibraryPayload,
     LineageEntry,
     MemfdPayload,
     ModulePayload,
@@ -411,6 +413,10 @@ class ProcessTable:
                 )
             case ProcOpRecord():
                 return self._proc_payload(rec, actor)
+            case LibraryRecord():
+                return EventKind.LIBRARY_LOAD, LibraryPayload(
+                    path=rec.path, written_after_start=True, dev=rec.dev, ino=rec.ino
+                )
         return EventKind.PROCESS_EXEC, EmptyPayload()  # unreachable: every record kind is matched
 
     def _proc_payload(self, rec: ProcOpRecord, actor: _Entry) -> tuple[EventKind, Payload]:

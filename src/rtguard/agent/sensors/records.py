@@ -195,6 +195,28 @@ class MountRecord:
     result: int = 0
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LibraryRecord:
+    """A file written in the container after it started (overlay upper layer) mapped executable.
+
+    The kernel sends it once per container (cgroup) and file version; ``dev`` is in the
+    ``st_dev`` encoding of stat(), ``path`` as the process sees it (from its root).
+    """
+
+    ktime: int = 0
+    pid: int
+    tid: int = 0
+    start_boottime: int = 0
+    path: str
+    cgroup_id: int = 0
+    dev: int = 0
+    ino: int = 0
+    mtime: int = 0
+    prot: int = 0
+    mmap_flags: int = 0
+    truncated: bool = False
+
+
 Record = (
     ExecRecord
     | ForkRecord
@@ -205,6 +227,7 @@ Record = (
     | FileRecord
     | ProcOpRecord
     | MountRecord
+    | LibraryRecord
 )
 
 

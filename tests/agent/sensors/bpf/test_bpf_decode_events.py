@@ -17,6 +17,7 @@ from rtguard.agent.sensors.bpf.decode import DecodeError, DecodeErrorKind, decod
 from rtguard.agent.sensors.records import (
     DnsRecord,
     FileRecord,
+    LibraryRecord,
     MountRecord,
     NetRecord,
     ProcOpRecord,
@@ -151,3 +152,25 @@ def test_env_keeps_only_loader_variables() -> None:
 def test_fuzzed_records_never_raise(op: int, body: bytes) -> None:
     raw = struct.pack("<BBHIQ", op, abi.ABI_MAJOR, 0, 16 + len(body), 1) + body
     decode(raw)
+
+
+# A real record, captured from the kernel (ctypes.CDLL of a copy of libm written to /tmp in a runc container).
+LIB_CAPTURED = bytes.fromhex(
+    "0a020000520000000e5bd9f376080000cf6e0000cf6e0000b05ff8f0760800000a41000000000000"
+    "0900000000000000e263e05f8548ec183500000005000000120800000a0000002f746d702f6d2e736f00"
+)
+
+
+def test_library_record_captured_and_built() -> None:
+    got = decode(LIB_CAPTURED)
+    assert isinstance(got, LibraryRecord)
+    assert (got.pid, got.tid, got.path, got.ino, got.dev, got.prot) == (28367, 28367, "/tmp/m.so", 9, 53, 5)
+    assert got.mmap_flags & 0x10  # MAP_FIXED: ld.so maps the text over its first mapping
+    assert got.cgroup_id == 0x410A and not got.truncated
+    r = abi.RtgLib(cgroup_id=7, ino=12, mtime_ns=3, dev=(8 << 20) | 1, prot=5, mmap_flags=0x812, path_len=8)
+    assert decode(_raw(abi.Op.LIB, r, b"/tmp/x\0\0"[:8], flags=abi.Flag.PATH_TRUNC)) == LibraryRecord(
+        ktime=9, pid=10, tid=11, start_boottime=5, path="/tmp/x", cgroup_id=7, dev=0x801, ino=12, mtime=3,
+        prot=5, mmap_flags=0x812, truncated=True,
+    )  # fmt: skip
+    bad = decode(_raw(abi.Op.LIB, abi.RtgLib(path_len=20), b"/tmp/x\0"))
+    assert isinstance(bad, DecodeError) and bad.kind is DecodeErrorKind.BAD_TAIL

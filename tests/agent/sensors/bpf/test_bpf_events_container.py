@@ -26,6 +26,7 @@ from rtguard.model.events import (
     Event,
     EventKind,
     FilePayload,
+    LibraryPayload,
     MemfdPayload,
     MountPayload,
     NetPayload,
@@ -336,6 +337,59 @@ def test_exec_of_setuid_binary_changing_euid(rig: Rig) -> None:
     assert isinstance(ev.payload, CredPayload)
     assert (ev.payload.old_euid, ev.payload.new_euid, ev.payload.new_uid) == (1000, 0, 1000)
     assert ev.process.exe_path == "/tmp/rtg-suid"
+
+
+STAT_LIB = """
+import os
+root = next(ln.split() for ln in open("/proc/self/mountinfo") if ln.split()[4] == "/")
+major, minor = map(int, root[2].split(":"))
+print(os.makedev(major, minor), os.stat("/tmp/rtg-lib.so").st_ino)
+"""
+LOAD_LIB = """
+import ctypes, sys
+ctypes.CDLL(sys.argv[1])
+ctypes.CDLL("libm.so.6")
+"""
+
+
+def test_library_written_in_container_reported_once_per_version(rig: Rig) -> None:
+    def libs() -> list[Event]:
+        return [e for e in rig.events if e.kind is EventKind.LIBRARY_LOAD]
+
+    rig.run('import shutil; shutil.copy("/lib/x86_64-linux-gnu/libm.so.6", "/tmp/rtg-lib.so")')
+    out = rig.box.exec([PY, "-c", LOAD_LIB, "/tmp/rtg-lib.so"])
+    assert out.returncode == 0, out.stderr
+    ev = rig.wait(lambda e: e.kind is EventKind.LIBRARY_LOAD)
+    assert isinstance(ev.payload, LibraryPayload)
+    assert ev.payload.path == "/tmp/rtg-lib.so" and ev.payload.written_after_start
+    # dev/ino of the overlay inode (like an exec's exe_dev): the root mount's device, the file's ino.
+    ids = rig.box.exec([PY, "-c", STAT_LIB])
+    assert (ev.payload.dev, ev.payload.ino) == tuple(map(int, ids.stdout.split())), ids
+    assert ev.container is not None and ev.container.id == rig.box.container_id
+    assert ev.process.name.startswith("python")
+    # Another process maps the same library: no second event. Lower-layer libraries never report.
+    out = rig.box.exec([PY, "-c", LOAD_LIB, "/tmp/rtg-lib.so"])
+    assert out.returncode == 0, out.stderr
+    time.sleep(0.3)
+    rig.pump()
+    assert [e.payload for e in libs()] == [ev.payload], libs()
+    # Rewritten in place (new mtime/ctime): reported again.
+    rig.run(
+        """
+        import os, time
+        time.sleep(0.01)
+        data = open("/tmp/rtg-lib.so", "rb").read()
+        with open("/tmp/rtg-lib.so", "r+b") as f:
+            f.write(data)
+        """
+    )
+    out = rig.box.exec([PY, "-c", LOAD_LIB, "/tmp/rtg-lib.so"])
+    assert out.returncode == 0, out.stderr
+    rig.wait(lambda e: e.kind is EventKind.LIBRARY_LOAD and e is not ev)
+    time.sleep(0.3)
+    rig.pump()
+    paths = [e.payload.path for e in libs() if isinstance(e.payload, LibraryPayload)]
+    assert paths == ["/tmp/rtg-lib.so", "/tmp/rtg-lib.so"], paths
 
 
 def test_blind_spots_name_missing_module_tracepoints(rig: Rig) -> None:

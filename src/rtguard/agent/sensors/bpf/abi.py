@@ -47,6 +47,7 @@ __all__ = [
     "RtgFile",
     "RtgFork",
     "RtgHdr",
+    "RtgLib",
     "RtgMount",
     "RtgNet",
     "RtgProcOp",
@@ -59,7 +60,7 @@ __all__ = [
 ]
 
 ABI_MAJOR: Final = 2
-ABI_MINOR: Final = 0
+ABI_MINOR: Final = 1
 ABI_PATCH: Final = 0
 ABI_VERSION: Final = f"{ABI_MAJOR}.{ABI_MINOR}.{ABI_PATCH}"
 
@@ -96,6 +97,7 @@ class Op(enum.IntEnum):
     FILE = 7
     PROC = 8
     MOUNT = 9
+    LIB = 10
 
 
 class NetKind(enum.IntEnum):
@@ -356,6 +358,23 @@ class RtgMount(ctypes.Structure):
     )
 
 
+class RtgLib(ctypes.Structure):
+    """``struct rtg_lib``: the path follows (``path_len`` bytes)."""
+
+    _fields_ = (
+        ("hdr", RtgHdr),
+        ("task", RtgTask),
+        ("cgroup_id", ctypes.c_uint64),
+        ("ino", ctypes.c_uint64),
+        ("mtime_ns", ctypes.c_int64),
+        ("dev", ctypes.c_uint32),
+        ("prot", ctypes.c_uint32),
+        ("mmap_flags", ctypes.c_uint32),
+        ("path_len", ctypes.c_uint16),
+        ("_pad0", ctypes.c_uint16),
+    )
+
+
 class RtgConfig(ctypes.Structure):
     """``struct rtg_config``: the knobs in ``.rodata`` (global ``rtg_cfg``)."""
 
@@ -383,6 +402,7 @@ STRUCTS: Final[dict[str, type[ctypes.Structure]]] = {
     "rtg_file": RtgFile,
     "rtg_proc_op": RtgProcOp,
     "rtg_mount": RtgMount,
+    "rtg_lib": RtgLib,
     "rtg_config": RtgConfig,
 }
 

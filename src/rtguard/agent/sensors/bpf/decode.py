@@ -25,6 +25,7 @@ from rtguard.agent.sensors.records import (
     ExitRecord,
     FileRecord,
     ForkRecord,
+    LibraryRecord,
     MountRecord,
     NetRecord,
     ProcOpRecord,
@@ -81,6 +82,7 @@ _DNS: Final = struct.Struct(abi.struct_format(abi.RtgDns))
 _FILE: Final = struct.Struct(abi.struct_format(abi.RtgFile))
 _PROC: Final = struct.Struct(abi.struct_format(abi.RtgProcOp))
 _MOUNT: Final = struct.Struct(abi.struct_format(abi.RtgMount))
+_LIB: Final = struct.Struct(abi.struct_format(abi.RtgLib))
 _EXE_MEMFD: Final = int(abi.Flag.EXE_MEMFD)
 _EXE_UPPER: Final = int(abi.Flag.EXE_UPPER)
 _PATH_TRUNC: Final = int(abi.Flag.PATH_TRUNC)
@@ -458,6 +460,30 @@ def _decode_mount(raw: bytes) -> Decoded:
     )
 
 
+def _decode_lib(raw: bytes) -> Decoded:
+    if len(raw) < _LIB.size:
+        return DecodeError(kind=DecodeErrorKind.TOO_SHORT, op=abi.Op.LIB, size=len(raw))
+    (_op, _abi, flags, _size, ktime, pid, tid, start, cgroup_id, ino, mtime, dev, prot, mflags, path_len,
+     _p0) = _LIB.unpack_from(raw)  # fmt: skip
+    tail = raw[_LIB.size :]
+    if len(tail) != path_len or (tail and not tail.endswith(b"\0")):
+        return _bad_tail(abi.Op.LIB, raw, f"path_len {path_len} != tail {len(tail)}")
+    return LibraryRecord(
+        ktime=ktime,
+        pid=pid,
+        tid=tid,
+        start_boottime=start,
+        path=_text(tail),
+        cgroup_id=cgroup_id,
+        dev=user_dev(dev),
+        ino=ino,
+        mtime=mtime,
+        prot=prot,
+        mmap_flags=mflags,
+        truncated=bool(flags & _PATH_TRUNC),
+    )
+
+
 DECODERS: Final[Mapping[int, Decoder]] = MappingProxyType(
     {
         abi.Op.EXEC: _decode_exec,
@@ -469,6 +495,7 @@ DECODERS: Final[Mapping[int, Decoder]] = MappingProxyType(
         abi.Op.FILE: _decode_file,
         abi.Op.PROC: _decode_proc,
         abi.Op.MOUNT: _decode_mount,
+        abi.Op.LIB: _decode_lib,
     }
 )
 
