@@ -25,6 +25,7 @@ REV = "Execution:Runtime/ReverseShell"
 SHELL = "Execution:Runtime/SuspiciousShellCreated"
 PERSIST = "Persistence:Runtime/SuspiciousCommand"
 PRIV_FILE = "PrivilegeEscalation:Runtime/SensitiveFileModified"
+LOG_FILE = "DefenseEvasion:Runtime/SensitiveFileModified"
 
 
 @pytest.mark.parametrize(
@@ -128,3 +129,50 @@ def test_user_created_outside_a_package_manager_still_fires() -> None:
     assert d.context["commandLineExample"] == "useradd -M rtgbackdoor"
     backdoor = file_event("/etc/passwd", name="python3", exe_path="/usr/bin/python3", pid=712)
     assert run([backdoor], PRIV_FILE)
+
+
+def _rename(src: str, dst: str, name: str = "python3") -> Event:
+    return file_event(src, kind=EventKind.FILE_RENAME, target_path=dst, name=name)
+
+
+def _unlink(path: str, name: str = "gzip") -> Event:
+    return file_event(path, kind=EventKind.FILE_UNLINK, name=name)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _rename("/var/log/app/app.log", "/var/log/app/app.log.1"),  # RotatingFileHandler
+        _rename("/var/log/app/app.log.2", "/var/log/app/app.log.3"),
+        _rename("/var/log/app/app.log", "/var/log/app/app.log.2026-11-28"),  # TimedRotatingFileHandler
+        _rename("/var/log/app/app.log", "/var/log/app/app.log.2026-11-28_18-00"),
+        _rename("/var/log/app/app.log", "/var/log/app/app.log-20261128", name="java"),
+        _rename("/var/log/app/debug.log", "/var/log/app/debug.log.old", name="java"),
+        _unlink("/var/log/app/app.log.1"),  # gzip of a rotated log
+        _unlink("/var/log/app/app.log.3", name="python3"),  # the oldest backup expired
+        _unlink("/var/log/app/app.log.4.gz", name="find"),
+        _unlink("/var/log/nginx/access.log-20261101.gz", name="rm"),
+    ],
+)
+def test_an_application_rotating_its_own_logs_is_not_log_tampering(change: Event) -> None:
+    assert not run([change], LOG_FILE)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _unlink("/var/log/app/app.log", name="rm"),  # the live log removed
+        _rename("/var/log/app/app.log", "/tmp/x", name="mv"),  # moved away
+        _rename("/var/log/app/app.log", "/var/log/app/.hidden", name="mv"),
+        _rename("/var/log/auth.log", "/var/log/auth.log.1", name="mv"),  # system logs: never exempt
+        _unlink("/var/log/auth.log.1", name="rm"),
+        _unlink("/var/log/wtmp.1", name="rm"),
+        _unlink("/var/log/audit/audit.log.2", name="rm"),
+        _unlink("/var/log/apt/history.log.1.gz", name="rm"),
+        _rename("/var/log/syslog", "/var/log/syslog-20261128", name="python3"),
+        file_event("/var/log/app/app.log.1", kind=EventKind.FILE_SYMLINK, target_path="/dev/null", name="ln"),
+    ],
+)
+def test_log_removal_and_system_log_rotation_still_fire(change: Event) -> None:
+    (d,) = run([change], LOG_FILE)
+    assert d.rule_id == "RTG-0127"

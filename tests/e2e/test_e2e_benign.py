@@ -461,6 +461,62 @@ bash -c 'declare -A m=([a]=1 [b]=2); s=0; for k in "${!m[@]}"; do s=$((s + m[$k]
 echo "script ok $count $warns"
 """
 
+# An application logging to /var/log/<app>/ and rotating its own log (logging's rotating
+# handlers rename app.log to app.log.1 ... and delete the oldest backup).
+APP_LOGS = """\
+import logging, logging.handlers, os
+os.makedirs("/var/log/rtg-app", exist_ok=True)
+handler = logging.handlers.RotatingFileHandler("/var/log/rtg-app/app.log", maxBytes=4096, backupCount=3)
+log = logging.getLogger("app")
+log.addHandler(handler)
+log.setLevel(logging.INFO)
+for i in range(1000):
+    log.info("request %d served in %d ms", i, i % 17)
+handler.close()
+names = sorted(os.listdir("/var/log/rtg-app"))
+assert names == ["app.log", "app.log.1", "app.log.2", "app.log.3"], names
+print("logs ok", names)
+"""
+
+NPM_PACKAGE = """\
+{
+  "name": "rtg-demo",
+  "version": "1.0.0",
+  "description": "rtguard benign-suite demo package",
+  "main": "index.js",
+  "bin": { "rtg-demo": "bin/cli.js" },
+  "scripts": { "postinstall": "node postinstall.js" }
+}
+"""
+
+NPM_INDEX = """\
+module.exports = (xs) => xs.reduce((a, b) => a + b, 0);
+"""
+
+NPM_CLI = """\
+#!/usr/bin/env node
+console.log("rtg-demo cli", require("../index.js")([1, 2, 3]));
+"""
+
+NPM_POSTINSTALL = """\
+require("fs").writeFileSync(require("path").join(__dirname, "installed.txt"), "ok");
+"""
+
+NPM_INSTALL = """\
+set -eu
+export npm_config_update_notifier=false npm_config_audit=false npm_config_fund=false
+export npm_config_offline=true npm_config_cache=/build/npm-cache
+cp -r /opt/src/npm /build/npm-src
+cd /build/npm-src
+npm pack --silent --pack-destination /build
+mkdir -p /build/npm-app && cd /build/npm-app
+echo '{"name": "app", "version": "1.0.0", "private": true}' > package.json
+npm install --silent /build/rtg-demo-1.0.0.tgz
+test "$(cat node_modules/rtg-demo/installed.txt)" = ok
+npx --no-install rtg-demo | grep -q 'rtg-demo cli 6'
+node -e 'console.log(require("rtg-demo")([4, 5]))' | grep -q 9
+"""
+
 HOOK = """\
 #!/bin/sh
 echo "hook $1"
@@ -476,11 +532,18 @@ echo "status ok $(date +%s) $QUERY_STRING"
 CRONTAB = "* * * * * echo tick $(date +\\%s) >> /var/tmp/cron.out 2>&1\n"
 CRON_DAILY = """\
 #!/bin/sh
-# A cron.daily job: rotate and compress the application's reports.
+# A cron.daily job: write a report, compress the application's rotated logs, expire old ones.
 set -e
 mkdir -p /var/tmp/reports
 date > /var/tmp/reports/daily.txt
 gzip -f /var/tmp/reports/daily.txt
+if [ -d /var/log/rtg-app ]; then
+    for f in /var/log/rtg-app/app.log.[0-9]; do
+        [ -e "$f" ] && gzip -f "$f"
+    done
+    find /var/log/rtg-app -name 'app.log.*.gz' -mtime +14 -delete
+    rm -f /var/log/rtg-app/app.log.3.gz
+fi
 echo daily ok
 """
 
@@ -488,6 +551,7 @@ SCHEDULED = """\
 set -eu
 run-parts --report --verbose /opt/src/cron.daily
 test -f /var/tmp/reports/daily.txt.gz
+if [ -d /var/log/rtg-app ]; then test -f /var/log/rtg-app/app.log.1.gz; fi
 """
 
 IMAGE_FILES: dict[str, str | bytes] = {
@@ -507,6 +571,11 @@ IMAGE_FILES: dict[str, str | bytes] = {
     "/opt/src/py/app.py": PY_PROGRAM,
     "/opt/src/sh/report.sh": SHELL_SCRIPT,
     "/opt/src/sh/hook.sh": HOOK,
+    "/opt/src/py/logs.py": APP_LOGS,
+    "/opt/src/npm/package.json": NPM_PACKAGE,
+    "/opt/src/npm/index.js": NPM_INDEX,
+    "/opt/src/npm/bin/cli.js": NPM_CLI,
+    "/opt/src/npm/postinstall.js": NPM_POSTINSTALL,
     "/opt/src/sh/status.cgi": STATUS_CGI,
     "/var/spool/cron/crontabs/root": CRONTAB,
     "/opt/src/cron.daily/reports": CRON_DAILY,
@@ -622,6 +691,14 @@ def _python(box: Box) -> None:
     assert "python ok 8" in _sh(box, "python", f"{PY} /opt/src/py/app.py")
 
 
+def _logs(box: Box) -> None:
+    assert "logs ok" in _sh(box, "logs", f"{PY} /opt/src/py/logs.py")
+
+
+def _npm(box: Box) -> None:
+    _sh(box, "npm", NPM_INSTALL)
+
+
 def _node(box: Box) -> None:
     assert "node ok 300" in _sh(box, "node", "chmod 0755 /opt/src/sh/hook.sh && node /opt/src/node/server.js")
 
@@ -649,7 +726,9 @@ WORKLOADS: dict[str, tuple[Callable[[Box], None], tuple[str, ...]]] = {
     "web": (_web, ()),
     "shell": (_shell, ("find", "xargs", "sed", "awk", "tar", "gzip", "bash")),
     "python": (_python, ()),
+    "logs": (_logs, ()),
     "node": (_node, ("node",)),
+    "npm": (_npm, ("node", "npm", "npx")),
     "java": (_java, ("javac", "java")),
     "scheduled": (_scheduled, ("busybox", "run-parts")),
 }
