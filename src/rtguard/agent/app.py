@@ -49,7 +49,7 @@ class AgentConfig:
     ecs_agent_uri: str = "http://localhost:51678"
     ecs_metadata_uri: str = ""
     heartbeat_interval: float = 5.0
-    max_queue: int = 16_384
+    max_queue: int = 8_192
     instance_id: str = ""
     export_exits: bool = False
 

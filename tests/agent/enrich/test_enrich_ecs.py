@@ -255,13 +255,18 @@ class TestHostMode:
             assert resolver.lookup(unknown) is None
         assert fake.request_count("/v1/tasks") == 1
         late = _task(fake, "late")
-        assert resolver.lookup(late.containers[0].docker_id) is None  # within the interval
-        clock.now += 1.5
+        # a container id never seen before is worth a fetch at once, within the interval
         found = resolver.lookup(late.containers[0].docker_id)
         assert found is not None
         assert found.container_name == "late"
         assert fake.request_count("/v1/tasks") == 2
-        assert resolver.stats.misses == 51
+        for _ in range(20):  # an id already missed stays rate-limited
+            assert resolver.lookup(unknown) is None
+        assert fake.request_count("/v1/tasks") == 2
+        clock.now += 1.5
+        assert resolver.lookup(unknown) is None
+        assert fake.request_count("/v1/tasks") == 3
+        assert resolver.stats.misses == 71
 
     def test_ttl_expiry_refreshes_known_ids(self, fake: FakeEcsEndpoints) -> None:
         clock = _Clock()

@@ -17,6 +17,7 @@ import os
 import threading
 import time
 import urllib.parse
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -50,6 +51,7 @@ DEFAULT_INTROSPECTION_URL: Final = "http://localhost:51678"
 ENV_METADATA_URI_V4: Final = "ECS_CONTAINER_METADATA_URI_V4"
 DEFAULT_TIMEOUT_S: Final = 0.5
 _MAX_BODY: Final = 8 * 1024 * 1024
+_MAX_MISSED: Final = 4096  # container ids remembered as missed once
 
 
 # ---------------------------------------------------------------------------------------------
@@ -606,6 +608,7 @@ class EcsResolver:
         self._fetched_at: float | None = None
         self._next_allowed = float("-inf")
         self._failures = 0
+        self._missed: OrderedDict[str, None] = OrderedDict()
         self._identity: ResourceIdentity | None = None
         self.stats = EcsStats()
 
@@ -668,7 +671,9 @@ class EcsResolver:
             found = self._by_id.get(container_id)
             stale = self._fetched_at is None or self._clock() - self._fetched_at >= self._ttl
             if found is None or stale:
-                self._maybe_refresh(force=found is None)
+                self._maybe_refresh(
+                    force=found is None, new_id=found is None and self._first_miss(container_id)
+                )
                 found = self._by_id.get(container_id)
             if found is None:
                 self.stats.misses += 1
@@ -676,10 +681,23 @@ class EcsResolver:
                 self.stats.hits += 1
             return found
 
-    def _maybe_refresh(self, *, force: bool) -> None:
+    def _first_miss(self, container_id: str) -> bool:
+        """True the first time ``container_id`` is missed (a new container: worth a fetch)."""
+        if container_id in self._missed:
+            return False
+        self._missed[container_id] = None
+        if len(self._missed) > _MAX_MISSED:
+            self._missed.popitem(last=False)
+        return True
+
+    def _maybe_refresh(self, *, force: bool, new_id: bool = False) -> None:
         now = self._clock()
         fresh = self._fetched_at is not None and now - self._fetched_at < self._ttl
-        if (fresh and not force) or now < self._next_allowed:
+        if fresh and not force:
+            return
+        # A container never seen before may fetch within the rate limit (its task was likely
+        # just created), but not while backing off after failures.
+        if now < self._next_allowed and not (new_id and self._failures == 0):
             return
         self._refresh()
 

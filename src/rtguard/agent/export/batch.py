@@ -24,6 +24,7 @@ class ExportResult(StrEnum):
     """What an exporter did with a batch."""
 
     SENT = "sent"
+    QUEUED = "queued"  # handed to the exporter's sender thread, in memory
     SPOOLED = "spooled"
     DROPPED = "dropped"
 

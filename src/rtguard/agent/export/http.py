@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
@@ -83,6 +83,8 @@ class HttpExporter:
         spool: where batches wait while the server is away.
         identity: agent id and sequence numbers.
         timeout: seconds per request.
+        max_outbox_bytes: encoded batches held in memory for the sender at most; more go to
+            the spool (memory stays bounded when the server is slow).
     """
 
     def __init__(
@@ -95,6 +97,7 @@ class HttpExporter:
         timeout: float = 5.0,
         max_backoff: float = 5.0,
         transport: Transport | None = None,
+        max_outbox_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self._server = server.rstrip("/")
         self._token = token
@@ -105,6 +108,11 @@ class HttpExporter:
             self._server, timeout=timeout, headers={"authorization": f"Bearer {token}"}, transport=transport
         )
         self._send_lock = threading.Lock()
+        # encoded batches waiting for the sender thread, bounded in bytes (then: the spool)
+        self._box: deque[tuple[int, bytes, int]] = deque()
+        self._box_bytes = 0
+        self._max_box = max_outbox_bytes
+        self._box_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._max_backoff = max_backoff
@@ -127,27 +135,65 @@ class HttpExporter:
         return seq, gzip.compress(body, compresslevel=1)
 
     def export(self, events: Sequence[Event]) -> ExportResult:
-        """Send one batch, or spool it when the server is away or older batches wait."""
+        """Encode one batch and hand it to the sender; never waits for the network.
+
+        The batch joins the in-memory outbox (sent in order by the sender thread) while the
+        spool is empty and the outbox holds less than ``max_outbox_bytes``; otherwise the
+        outbox and the batch go to the disk spool, oldest first, so order is kept and memory
+        stays bounded however slow the server is.
+        """
         seq, body = self.encode(events)
-        if len(self._spool) == 0:
-            try:
-                with self._send_lock:
-                    if len(self._spool) == 0:
-                        self._post(body)
-                        self.counters["batches_sent"] += 1
-                        self.counters["events_sent"] += len(events)
-                        return ExportResult.SENT
-            except _Rejected:
-                self.counters["events_rejected"] += len(events)
-                return ExportResult.DROPPED
-            except TransportError as exc:
-                self._note_down(exc)
-        if self._spool.put(seq, body):
+        with self._box_lock:
+            if len(self._spool) == 0 and self._box_bytes + len(body) <= self._max_box:
+                self._box.append((seq, body, len(events)))
+                self._box_bytes += len(body)
+                self._wake.set()
+                return ExportResult.QUEUED
+            self._spill_locked()
+            ok = self._spool.put(seq, body)
+        self._wake.set()
+        if ok:
             self.counters["batches_spooled"] += 1
-            self._wake.set()
             return ExportResult.SPOOLED
         self.counters["events_spool_full"] += len(events)
         return ExportResult.DROPPED
+
+    def _spill_locked(self) -> None:
+        """Move the outbox to the disk spool, oldest first (caller holds ``_box_lock``)."""
+        while self._box:
+            seq, body, n = self._box.popleft()
+            self._box_bytes -= len(body)
+            if self._spool.put(seq, body):
+                self.counters["batches_spooled"] += 1
+            else:
+                self.counters["events_spool_full"] += n
+
+    def _send_box_once(self) -> bool:
+        """Send the oldest outbox batch; True when it left the outbox."""
+        with self._box_lock:
+            if not self._box or len(self._spool):
+                return False
+            seq, body, n = self._box[0]
+        try:
+            self._post(body)
+            self.counters["batches_sent"] += 1
+            self.counters["events_sent"] += n
+        except _Rejected:
+            self.counters["events_rejected"] += n
+        except TransportError:
+            with self._box_lock:  # the server is away: the spool takes over, with backoff
+                self._spill_locked()
+            raise
+        with self._box_lock:
+            if self._box and self._box[0][0] == seq:
+                self._box.popleft()
+                self._box_bytes -= len(body)
+        return True
+
+    def queued_batches(self) -> int:
+        """Batches waiting to be sent: in the outbox and in the spool."""
+        with self._box_lock:
+            return len(self._box) + len(self._spool)
 
     def _note_down(self, exc: Exception) -> None:
         if self.server_up:
@@ -189,8 +235,11 @@ class HttpExporter:
             self._wake.wait(backoff if len(self._spool) else 1.0)
             self._wake.clear()
             try:
-                while len(self._spool) and not self._stop.is_set():
-                    self._drain_once()
+                while not self._stop.is_set():
+                    if len(self._spool):
+                        self._drain_once()
+                    elif not self._send_box_once():
+                        break
                 backoff = 0.1
             except TransportError as exc:
                 self._note_down(exc)
@@ -200,14 +249,14 @@ class HttpExporter:
                 backoff = min(self._max_backoff, backoff * 2)
 
     def flush(self, timeout: float) -> bool:
-        """Wait until the spool is empty or ``timeout`` passes; True when empty."""
+        """Wait until nothing waits to be sent or ``timeout`` passes; True when all left."""
         deadline = threading.Event()
         waited = 0.0
-        while len(self._spool) and waited < timeout:
+        while self.queued_batches() and waited < timeout:
             self._wake.set()
             deadline.wait(0.05)
             waited += 0.05
-        return len(self._spool) == 0
+        return self.queued_batches() == 0
 
     def heartbeat(self, payload: JsonDict) -> JsonDict | None:
         """Send a heartbeat; return the server's answer (the agent configuration) or None."""
@@ -225,9 +274,16 @@ class HttpExporter:
             return None
         return answer if isinstance(answer, dict) else None
 
-    def shutdown(self) -> None:
-        """Stop the drainer (spooled batches stay on disk for the next run) and close."""
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop the sender; what was not sent goes to the disk spool for the next run.
+
+        While the server answers, the sender gets up to ``timeout`` seconds to finish first.
+        """
+        if self.server_up:
+            self.flush(timeout)
         self._stop.set()
         self._wake.set()
         self._drainer.join(5)
+        with self._box_lock:
+            self._spill_locked()
         self._client.close()
