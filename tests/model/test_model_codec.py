@@ -155,3 +155,14 @@ def test_spliced_batch_json_is_the_same_document(name: str, argv: list[str], pid
     body = encode_batch_json(batch)
     assert json.loads(body) == json.loads(json.dumps(encode_batch(batch)))
     body.decode("ascii")  # hostile text is escaped, never raw bytes
+
+
+def test_repeated_objects_decode_once_but_are_still_checked_each_time() -> None:
+    ev = _event(lineage=(LineageEntry(exec_id="p", pid=1, name="sh"),))
+    good = encode_event(ev)
+    batch = decode_batch({"version": 1, "agent_id": "a", "seq": 0, "events": [good, good]})
+    assert batch.events[0].lineage[0] is batch.events[1].lineage[0]  # decoded once
+    bad = json.loads(json.dumps(good))
+    bad["lineage"][0]["pid"] = True  # equal to 1 in Python, but not an integer on the wire
+    with pytest.raises(CodecError, match=r"lineage\[0\]\.pid"):
+        decode_batch({"version": 1, "agent_id": "a", "seq": 0, "events": [good, bad]})

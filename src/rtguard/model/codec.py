@@ -356,8 +356,29 @@ def _decode_dataclass(cls: type[_T], value: object, where: str) -> _T:
     return cls(**kwargs)
 
 
-def decode_event(data: object, where: str = "event") -> Event:
-    """Decode one wire dict into an ``Event``; raise ``CodecError`` on any invalid input."""
+_Memo = dict[tuple[object, ...], object]
+
+
+def _decode_flat(cls: type[_T], value: object, where: str, memo: _Memo | None) -> _T:
+    """``_decode_dataclass`` for objects of scalars that repeat within a batch (host, lineage):
+    identical objects (same keys, values and value types) are decoded once per batch."""
+    if memo is None or type(value) is not dict:
+        return _decode_dataclass(cls, value, where)
+    try:
+        key = (cls, tuple(value.items()), tuple(map(type, value.values())))
+        hit = memo.get(key)
+    except TypeError:  # a list or object value: not a flat object, decode (and reject) normally
+        return _decode_dataclass(cls, value, where)
+    if hit is None:
+        hit = memo[key] = _decode_dataclass(cls, value, where)
+    return hit  # type: ignore[return-value]
+
+
+def decode_event(data: object, where: str = "event", memo: _Memo | None = None) -> Event:
+    """Decode one wire dict into an ``Event``; raise ``CodecError`` on any invalid input.
+
+    ``memo`` (one dict per batch) lets repeated host and lineage objects decode once.
+    """
     if not isinstance(data, Mapping):
         raise CodecError(f"{where}: expected an object")
     raw_kind = data.get("kind")
@@ -368,16 +389,14 @@ def decode_event(data: object, where: str = "event") -> Event:
             raise
         raise CodecError(f"{where}.kind: unknown event kind {str(raw_kind)[:64]!r}") from None
     payload_cls = PAYLOAD_BY_KIND[kind]
-    fields = dict(data)
-    raw_payload = fields.pop("payload", {})
-    payload: Payload = _decode_dataclass(payload_cls, raw_payload, f"{where}.payload")
-    fields["kind"] = kind.value
-    event = _decode_event_fields(fields, where)
-    return dataclasses.replace(event, kind=kind, payload=payload)
+    payload: Payload = _decode_dataclass(payload_cls, data.get("payload", {}), f"{where}.payload")
+    return _decode_event_fields(data, where, kind, payload, memo)
 
 
-def _decode_event_fields(fields: dict[str, object], where: str) -> Event:
-    known = {"kind", "time", "ktime", "host", "process", "lineage", "container", "agent_id"}
+def _decode_event_fields(
+    fields: Mapping[str, object], where: str, kind: EventKind, payload: Payload, memo: _Memo | None
+) -> Event:
+    known = _EVENT_KEYS
     for key in fields:
         if key not in known:
             raise CodecError(f"{where}: unknown field {str(key)[:64]!r}")
@@ -387,19 +406,25 @@ def _decode_event_fields(fields: dict[str, object], where: str) -> Event:
     lineage_raw = _check_list(fields.get("lineage", []), f"{where}.lineage")
     container_raw = fields.get("container")
     return Event(
-        kind=EventKind.PROCESS_EXEC,
+        kind=kind,
         time=_check_int(fields["time"], f"{where}.time"),
         ktime=_check_int(fields.get("ktime", 0), f"{where}.ktime"),
-        host=_decode_dataclass(Host, fields["host"], f"{where}.host"),
+        host=_decode_flat(Host, fields["host"], f"{where}.host", memo),
         process=_decode_dataclass(Process, fields["process"], f"{where}.process"),
         lineage=tuple(
-            _decode_dataclass(LineageEntry, v, f"{where}.lineage[{i}]") for i, v in enumerate(lineage_raw)
+            _decode_flat(LineageEntry, v, f"{where}.lineage[{i}]", memo) for i, v in enumerate(lineage_raw)
         ),
         container=None
         if container_raw is None
         else _decode_dataclass(Container, container_raw, f"{where}.container"),
+        payload=payload,
         agent_id=_check_str(fields.get("agent_id", ""), f"{where}.agent_id"),
     )
+
+
+_EVENT_KEYS: Final = frozenset(
+    {"kind", "time", "ktime", "host", "process", "lineage", "container", "agent_id", "payload"}
+)
 
 
 def decode_batch(data: object) -> Batch:
@@ -420,7 +445,8 @@ def decode_batch(data: object) -> Batch:
         raise CodecError("batch.events: expected a list")
     if len(raw_events) > MAX_BATCH_EVENTS:
         raise CodecError(f"batch.events: more than {MAX_BATCH_EVENTS} events")
-    events = tuple(decode_event(e, f"batch.events[{i}]") for i, e in enumerate(raw_events))
+    memo: _Memo = {}
+    events = tuple(decode_event(e, f"batch.events[{i}]", memo) for i, e in enumerate(raw_events))
     return Batch(agent_id=agent_id, seq=seq, events=events, version=version)
 
 
