@@ -130,7 +130,7 @@ def test_version_1_documents_are_still_read_and_bad_documents_are_refused() -> N
 
 def test_load_feed_adds_local_directories_after_the_shipped_feed(tmp_path: Path) -> None:
     doc = {"version": 2, "categories": [
-        {"category": "phishing", "threatListName": "local", "domains": ["phish.example", "guarddutydgaactivity.com"]},
+        {"category": "phishing", "threatListName": "local", "domains": ["phish.example", "guarddutydgaactivity.com", "*.Wild.Example"]},
         {"category": "tor-guard", "threatListName": "local-tor", "ips": ["192.0.2.77"]}]}  # fmt: skip
     (tmp_path / "local.json").write_text(json.dumps(doc))
     (tmp_path / ".partial.json.tmp").write_text("{broken")
@@ -138,6 +138,7 @@ def test_load_feed_adds_local_directories_after_the_shipped_feed(tmp_path: Path)
     det = ThreatIntelDetector(load_feed([tmp_path]))
     assert _types(_dns("www.phish.example", det)) == ["Trojan:Runtime/PhishingDomainRequest!DNS"]
     assert _types(_dns("guarddutydgaactivity.com", det)) == ["Trojan:Runtime/DGADomainRequest.C!DNS"]
+    assert _types(_dns("x.wild.example", det)) == ["Trojan:Runtime/PhishingDomainRequest!DNS"]
     assert _types(det.on_event(connect_event("192.0.2.77", 9001), det.new_state())) == [TOR_CLIENT]
     assert _dns("www.phish.example") == [], "the shipped detector is not changed"
     (tmp_path / "broken.json").write_text("{not json")

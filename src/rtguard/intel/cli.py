@@ -75,8 +75,11 @@ def _update(args: argparse.Namespace) -> int:
             max_entries=args.max_entries,
             timeout=args.timeout,
         )
-    except (FeedUpdateError, OSError) as exc:
+    except FeedUpdateError as exc:
         print(f"rtguard intel update: {exc}; nothing was written", file=sys.stderr)
+        return 1
+    except OSError as exc:  # writing: files already renamed are complete, the others untouched
+        print(f"rtguard intel update: cannot write to {args.out}: {exc}", file=sys.stderr)
         return 1
     for r in results:
         print(f"{r.source.name} ({r.source.category}): {r.domains} domains, {r.networks} networks, "

@@ -255,7 +255,7 @@ class BuiltinFeed:
 
     @staticmethod
     def _name(value: object, where: str, what: str, *, bare: bool = False) -> str:
-        norm = normalize_query_name(value)
+        norm = normalize_query_name(value.removeprefix("*.") if isinstance(value, str) else value)
         if norm is None or (not bare and "." not in norm):
             shown = value[:80] if isinstance(value, str) else value
             raise FeedError(f"{where}: invalid {what} {shown!r}")
