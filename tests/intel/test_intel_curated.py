@@ -54,7 +54,8 @@ def test_curated_domains_give_their_category_type(query: str, ftype: str) -> Non
 
 @pytest.mark.parametrize(
     "query",
-    ["duckdns.org", "www.duckdns.org.evil.example", "tk", "xmrig.com", "github.com", "supportxmr.com.example",
+    ["duckdns.org", "www.duckdns.org", "checkip.dyndns.org", "CheckIP.DynDNS.org.", "members.dyndns.org",
+     "www.duckdns.org.evil.example", "tk", "xmrig.com", "github.com", "supportxmr.com.example",
      "notsupportxmr.com", "example.com", "tk.example.com"],
 )  # fmt: skip
 def test_suffix_apex_lookalikes_and_ordinary_names_do_not_match(query: str) -> None:
@@ -105,6 +106,22 @@ def test_nearest_entry_wins_between_domains_and_suffixes() -> None:
     assert (hit := feed.domain("bad.example")) is not None and hit[1].category == "c2"
     assert (hit := feed.domain("good.example")) is not None and hit[1].category == "abused-reputation"
     assert feed.domain("example") is None
+
+
+def test_exceptions_are_the_nearest_entry_and_match_nothing() -> None:
+    feed = BuiltinFeed({"version": 2, "categories": [
+        {"category": "abused-reputation", "threatListName": "l", "suffixes": ["dyn.example"],
+         "exceptions": ["api.dyn.example", "exact.dyn.example"]},
+        {"category": "c2", "threatListName": "l", "domains": ["exact.dyn.example", "bad.api.dyn.example"]}]})  # fmt: skip
+    assert feed.domain("api.dyn.example") is None and feed.domain("v2.api.dyn.example") is None
+    assert (hit := feed.domain("bad.api.dyn.example")) is not None and hit[1].category == "c2", "nearer wins"
+    assert (hit := feed.domain("exact.dyn.example")) is not None and hit[1].category == "c2"
+    assert (hit := feed.domain("other.dyn.example")) is not None and hit[1].category == "abused-reputation"
+    assert "checkip.dyndns.org" in builtin_feed().exceptions
+    with pytest.raises(FeedError, match="addresses only"):
+        BuiltinFeed(
+            {"categories": [{"category": "tor-relay", "threatListName": "l", "exceptions": ["a.example"]}]}
+        )
 
 
 def test_version_1_documents_are_still_read_and_bad_documents_are_refused() -> None:

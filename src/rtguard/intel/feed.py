@@ -11,6 +11,8 @@ where it comes from (``source``, ``reason``) and its entries:
 - ``domains``: the domain itself and every sub-domain match;
 - ``suffixes``: only names strictly *under* the suffix match (``duckdns.org`` matches
   ``x.duckdns.org`` but not ``duckdns.org``; a bare TLD such as ``tk`` is allowed here);
+- ``exceptions``: names (and their sub-domains) that match nothing even under a listed domain or
+  suffix: a provider's own service hosts (``checkip.dyndns.org``);
 - ``ips``: addresses or CIDR blocks (for Tor groups: Tor nodes of that role).
 
 Version 1 documents (one group per category, test Tor nodes under ``"tor"``) are still read.
@@ -178,6 +180,7 @@ class BuiltinFeed:
     def __init__(self, document: Mapping[str, Any], *more: Mapping[str, Any], origin: str = "feed") -> None:
         self._domains: dict[str, FeedCategory] = {}
         self._suffixes: dict[str, FeedCategory] = {}
+        self._exceptions: dict[str, FeedCategory] = {}
         self._ips: NetworkTable[FeedCategory] = NetworkTable()
         self._tor: NetworkTable[TorNode] = NetworkTable()
         cats: list[FeedCategory] = []
@@ -238,12 +241,15 @@ class BuiltinFeed:
             reason=_text(raw, "reason", where),
         )
         domains, suffixes = _strings(raw, "domains", where), _strings(raw, "suffixes", where)
-        if role is not None and (domains or suffixes):
+        exceptions = _strings(raw, "exceptions", where)
+        if role is not None and (domains or suffixes or exceptions):
             raise FeedError(f"{where}: a Tor group lists addresses only, not domains")
         for domain in domains:
             self._domains.setdefault(self._name(domain, where, "domain"), cat)
         for suffix in suffixes:
             self._suffixes.setdefault(self._name(suffix, where, "suffix", bare=True), cat)
+        for exception in exceptions:
+            self._exceptions.setdefault(self._name(exception, where, "exception"), cat)
         node = TorNode(role, cat.threat_list_name) if role is not None else None
         for ip in _strings(raw, "ips", where):
             net = self._network(ip, where)
@@ -287,6 +293,11 @@ class BuiltinFeed:
         return self._suffixes
 
     @property
+    def exceptions(self) -> Mapping[str, FeedCategory]:
+        """Every excepted name (it and its sub-domains match nothing) and the group listing it."""
+        return self._exceptions
+
+    @property
     def ips(self) -> Mapping[IPNetwork, FeedCategory]:
         """Every listed network (Tor nodes excepted) and its group; built on each call."""
         return dict(self._ips.items())
@@ -303,7 +314,9 @@ class BuiltinFeed:
 
     def domain(self, name: str) -> tuple[str, FeedCategory] | None:
         """The nearest listed entry for canonical ``name`` and its group: a listed domain that is
-        ``name`` or a parent of it, or a listed suffix strictly above ``name``."""
+        ``name`` or a parent of it, or a listed suffix strictly above ``name``; None when there
+        is none or an exception (``name`` or a parent) comes first. At most three hash probes
+        per label."""
         labels = name.split(".")
         last = len(labels) - 1
         for i in range(last + 1):
@@ -312,6 +325,8 @@ class BuiltinFeed:
                 cat = self._domains.get(candidate)
                 if cat is not None:
                     return candidate, cat
+                if candidate in self._exceptions:
+                    return None
             if i > 0:
                 cat = self._suffixes.get(candidate)
                 if cat is not None:
