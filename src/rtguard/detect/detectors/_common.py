@@ -53,6 +53,69 @@ def is_shell(event: Event) -> bool:
     return argv0 in SHELL_NAMES and argv0 != "busybox"
 
 
+# Programs whose job is to install software: system package managers and language package
+# installers. Binaries they (or what they start) write are installed software, not new binaries.
+INSTALLERS: Final = frozenset(
+    {
+        "dpkg",
+        "apt",
+        "apt-get",
+        "aptitude",
+        "unattended-upgrade",
+        "rpm",
+        "yum",
+        "dnf",
+        "microdnf",
+        "zypper",
+        "apk",
+        "pacman",
+        "pip",
+        "pip3",
+        "uv",
+        "poetry",
+        "pipenv",
+        "conda",
+        "mamba",
+        "micromamba",
+        "npm",
+        "npm-cli.js",
+        "yarn",
+        "pnpm",
+        "gem",
+        "bundle",
+        "bundler",
+        "composer",
+    }
+)
+_INSTALLER_MODULES: Final = frozenset({"pip", "pip3", "ensurepip", "uv", "poetry", "conda"})
+_SCRIPT_INTERPRETERS: Final = ("node", "nodejs", "python", "ruby", "php", "perl")
+
+
+def is_installer(event: Event) -> bool:
+    """The acting process is an installer or was started by one.
+
+    Recognised by the process's name, its argv[0], the script an interpreter runs (``node
+    /usr/bin/npm``: npm and yarn are scripts started through ``/usr/bin/env``, so the process
+    is ``node``), a module run with ``-m`` (``python3 -m pip``), or an ancestor's name (the
+    compiler building a native extension, a maintainer script under dpkg).
+    """
+    p = event.process
+    if p.name in INSTALLERS:
+        return True
+    argv = p.argv
+    if argv:
+        first = argv[0].rsplit("/", 1)[-1]
+        if first in INSTALLERS:
+            return True
+        if len(argv) > 1 and first.startswith(_SCRIPT_INTERPRETERS):
+            if argv[1].rsplit("/", 1)[-1] in INSTALLERS:
+                return True
+            for i in range(1, len(argv) - 1):
+                if argv[i] == "-m" and argv[i + 1] in _INSTALLER_MODULES:
+                    return True
+    return any(entry.name in INSTALLERS for entry in event.lineage)
+
+
 # Shell options whose value is the next argument (sh/dash/bash -o, bash -O/+O, --rcfile).
 _SHELL_OPTIONS_WITH_VALUE: Final = frozenset({"o", "O"})
 _SHELL_LONG_OPTIONS_WITH_VALUE: Final = frozenset({"--rcfile", "--init-file"})

@@ -4,9 +4,12 @@ started is executed.
 Remembers, per container, which process last wrote, renamed or linked each watched path and
 when; an exec in a container of an executable the sensor flags as written after the container
 started (``exe_written_after_start``), or of a path remembered here, is reported with
-``modifyingProcess`` and ``modifiedAt`` when known. Binaries installed by a package manager,
-and programs run from a memfd (FilelessExecution's business), are not reported. Must not do
-I/O; state is bounded.
+``modifyingProcess`` and ``modifiedAt`` when known. Binaries put in place by an installer
+(a package manager, ``pip``/``python -m pip``, npm, ... or a process one of them started,
+judged at the time of the write: ``_common.is_installer``) are installed software, not new
+binaries, and are not reported; a binary written by anything else and run is, including one
+compiled in the container (attackers build exploits there the same way). Programs run from a
+memfd (FilelessExecution's business) are not reported. Must not do I/O; state is bounded.
 """
 
 from __future__ import annotations
@@ -14,28 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-from rtguard.detect.detectors._common import BoundedMap, iso_time
+from rtguard.detect.detectors._common import BoundedMap, is_installer, iso_time
 from rtguard.model.events import Event, EventKind, FilePayload
 from rtguard.model.findings import Detection
 
 FINDING_TYPE: Final = "Execution:Runtime/NewBinaryExecuted"
-PACKAGE_MANAGERS: Final = frozenset(
-    {
-        "dpkg",
-        "apt",
-        "apt-get",
-        "aptitude",
-        "rpm",
-        "yum",
-        "dnf",
-        "microdnf",
-        "zypper",
-        "apk",
-        "pacman",
-        "pip",
-        "pip3",
-    }
-)
 _WRITES: Final = frozenset(
     {EventKind.FILE_WRITE, EventKind.FILE_RENAME, EventKind.FILE_LINK, EventKind.FILE_CHMOD}
 )
@@ -44,8 +30,8 @@ _WRITES: Final = frozenset(
 @dataclass(frozen=True, slots=True)
 class _Write:
     process: str
-    name: str
     time: int
+    installer: bool
 
 
 @dataclass(slots=True)
@@ -77,14 +63,16 @@ class NewBinaryDetector:
                 else payload.path
             )
             if path:
-                state.writes.put(f"{container.id}:{path}", _Write(p.exe_path or p.name, p.name, event.time))
+                state.writes.put(
+                    f"{container.id}:{path}", _Write(p.exe_path or p.name, event.time, is_installer(event))
+                )
             return []
         if p.exe_from_memfd or not p.exe_path:
             return []
         write = state.writes.get(f"{container.id}:{p.exe_path}")
         if write is None and not p.exe_written_after_start:
             return []
-        if write is not None and write.name in PACKAGE_MANAGERS:
+        if write is not None and write.installer:
             return []
         context: dict[str, str | list[str]] = {}
         if write is not None:
