@@ -12,7 +12,7 @@ from rtguard.model.codec import decode_event, encode_event
 from rtguard.model.events import Event, EventKind, LibraryPayload
 from rtguard.model.findings import FINDING_TYPES_BY_NAME
 from rtguard.testing.behaviour import run
-from rtguard.testing.events import BASE_TIME, ancestor, event, file_event
+from rtguard.testing.events import BASE_TIME, ancestor, event, exec_event, file_event
 
 LIB = "Execution:Runtime/NewLibraryLoaded"
 OTHER_CONTAINER = "ab" * 32
@@ -107,6 +107,44 @@ def test_installers_and_what_they_start_are_benign() -> None:
     for write in cases:
         path = write.payload.path  # type: ignore[union-attr]
         assert not run([write, load(path)], LIB), write.process
+
+
+def test_installers_run_as_interpreter_scripts_and_their_descendants_are_benign() -> None:
+    addon = "/app/node_modules/bcrypt/build/Release/bcrypt_lib.node"
+    npm = exec_event("node", argv=["node", "/usr/bin/npm", "ci"], pid=500)
+    # node-gyp's compiler: its lineage names no installer (npm runs as "node"), its exec ids do
+    gxx = exec_event(
+        "g++",
+        pid=503,
+        lineage=[ancestor("make", pid=502), ancestor("node", pid=501), ancestor("node", pid=500)],
+    )
+    link = file_event(
+        addon,
+        name="ld",
+        lineage=[
+            ancestor("g++", pid=503),
+            ancestor("make", pid=502),
+            ancestor("node", pid=501),
+            ancestor("node", pid=500),
+        ],
+    )
+    assert not run([npm, gxx, link, load(addon, name="node")], LIB)
+    pip = file_event(
+        "/usr/local/lib/python3.12/site-packages/x.so",
+        name="python3.12",
+        argv=["/usr/bin/python3", "/usr/local/bin/pip", "install", "x"],
+    )
+    assert not run([pip, load("/usr/local/lib/python3.12/site-packages/x.so")], LIB)
+    # without the installer's exec the same compiler's output is new
+    assert run([gxx, link, load(addon, name="node")], LIB)
+
+
+def test_naming_an_installer_as_an_argument_does_not_make_an_installer() -> None:
+    events = [file_event("/tmp/libx.so", name="cp", argv=["cp", "pip", "/tmp/libx.so"]), load("/tmp/libx.so")]
+    assert run(events, LIB)
+    shell = exec_event("sh", argv=["sh", "-c", "pip install x; cp /x.so /tmp/liby.so"], pid=520)
+    copy = file_event("/tmp/liby.so", name="cp", lineage=[ancestor("sh", pid=520)])
+    assert run([shell, copy, load("/tmp/liby.so")], LIB)
 
 
 def test_an_installed_library_overwritten_later_is_reported() -> None:

@@ -7,6 +7,7 @@ import os
 import platform
 import struct
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -46,5 +47,7 @@ def test_it_runs_prints_its_message_and_exits_zero(tmp_path: Path) -> None:
     exe = tmp_path / "rtguard-test-executable"
     exe.write_bytes(TEST_EXECUTABLE)
     exe.chmod(0o755)
+    start = time.monotonic()
     out = subprocess.run([str(exe)], capture_output=True, timeout=10, check=False)
     assert (out.returncode, out.stdout, out.stderr) == (0, b"rtguard harmless test executable\n", b"")
+    assert 0.9 < time.monotonic() - start < 5

@@ -12,9 +12,10 @@ key's artefact is the library path (same task or container and path → same fin
 
 Benign case, decided: libraries put in place by an installer are not reported. An installer is
 a package manager (dpkg, apt, rpm, apk, …), a language package installer (pip, ``python -m
-pip``, uv, poetry, conda, npm, yarn, gem, …), or any process started by one (the compiler and
-linker building a native extension during ``pip install`` or ``npm install``). The installer
-is judged at the time of the write, from the writer's name, argv and ancestry. This follows
+pip``, uv, poetry, conda, npm, yarn, gem, …, also when run as an interpreter's script), or any
+process started by one (the compiler and linker building a native extension during ``pip
+install`` or ``npm install``): installers are remembered by ``exec_id`` when they start, and a
+write is judged when it happens, from the writer's name, argv and ancestry. This follows
 NewBinaryExecuted (package installs are not "new binaries") and GuardDuty's "only suspicious
 instances": installing software at runtime is a finding of its own kind, not a library
 hijack. Programs that unpack their own native code to a temporary directory and load it
@@ -68,6 +69,33 @@ INSTALLERS: Final = frozenset(
 _WRITES: Final = frozenset({EventKind.FILE_WRITE, EventKind.FILE_RENAME, EventKind.FILE_LINK})
 
 
+_INTERPRETERS: Final = ("python", "node", "ruby", "perl", "php", "env")
+_PIP_MODULES: Final = frozenset({"pip", "pip3", "ensurepip", "uv", "poetry", "conda"})
+
+
+def _base(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
+
+
+def _runs_installer(event: Event) -> bool:
+    """The acting process is an installer by its name, its argv[0], the script an interpreter
+    runs (``python3 /usr/local/bin/pip``, ``node /usr/bin/npm``) or ``python -m pip``."""
+    p = event.process
+    if p.name in INSTALLERS:
+        return True
+    argv = p.argv
+    if not argv:
+        return False
+    if _base(argv[0]) in INSTALLERS:
+        return True
+    interpreter = p.name.startswith(_INTERPRETERS) or _base(argv[0]).startswith(_INTERPRETERS)
+    if not interpreter:
+        return False
+    if len(argv) > 1 and _base(argv[1]) in INSTALLERS:
+        return True
+    return any(argv[i] == "-m" and argv[i + 1] in _PIP_MODULES for i in range(len(argv) - 1))
+
+
 @dataclass(frozen=True, slots=True)
 class _Write:
     process: str
@@ -77,30 +105,27 @@ class _Write:
 
 @dataclass(slots=True)
 class NewLibraryState:
-    """Last writer of each path, keyed ``container-id:path``."""
+    """Last writer of each path, keyed ``container-id:path``, and the ``exec_id`` of every
+    installer process and of what installers started."""
 
     writes: BoundedMap[_Write] = field(default_factory=lambda: BoundedMap(50_000))
+    installers: BoundedMap[bool] = field(default_factory=lambda: BoundedMap(10_000))
 
-
-def _is_installer(event: Event) -> bool:
-    """The acting process is an installer, ``python -m pip``, or was started by an installer."""
-    p = event.process
-    if p.name in INSTALLERS:
-        return True
-    argv = p.argv
-    if argv and argv[0].rsplit("/", 1)[-1] in INSTALLERS:
-        return True
-    for i in range(len(argv) - 1):
-        if argv[i] == "-m" and argv[i + 1] in ("pip", "pip3", "ensurepip", "uv", "poetry", "conda"):
+    def is_installer(self, event: Event) -> bool:
+        """The process, or one of its ancestors, is an installer."""
+        if self.installers.get(event.process.exec_id) or _runs_installer(event):
             return True
-    return any(entry.name in INSTALLERS for entry in event.lineage)
+        return any(
+            entry.name in INSTALLERS or self.installers.get(entry.exec_id) is not None
+            for entry in event.lineage
+        )
 
 
 class NewLibraryDetector:
     """See the module docstring."""
 
     rule_id: Final = "RTG-0134"
-    kinds: Final = frozenset({*_WRITES, EventKind.LIBRARY_LOAD})
+    kinds: Final = frozenset({*_WRITES, EventKind.LIBRARY_LOAD, EventKind.PROCESS_EXEC})
 
     def new_state(self) -> NewLibraryState:
         return NewLibraryState()
@@ -110,12 +135,17 @@ class NewLibraryDetector:
         if container is None:
             return []
         payload = event.payload
+        if event.kind is EventKind.PROCESS_EXEC:
+            if state.is_installer(event):
+                state.installers.put(event.process.exec_id, True)
+            return []
         if isinstance(payload, FilePayload):
             path = payload.target_path if event.kind is not EventKind.FILE_WRITE else payload.path
             if path:
                 p = event.process
                 state.writes.put(
-                    f"{container.id}:{path}", _Write(p.exe_path or p.name, event.time, _is_installer(event))
+                    f"{container.id}:{path}",
+                    _Write(p.exe_path or p.name, event.time, state.is_installer(event)),
                 )
             return []
         if not isinstance(payload, LibraryPayload) or not payload.path:
