@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Final
 
 from rtguard import __version__
+from rtguard.agent import memory
 from rtguard.agent.enrich.lookups import build_lookups
 from rtguard.agent.enrich.process_cache import Lookups, ProcessTable
 from rtguard.agent.export.batch import BatchProcessor
@@ -36,6 +37,7 @@ from rtguard.model.events import EventKind, Host
 
 _log = logging.getLogger(__name__)
 POLL_MS: Final = 20
+TRIM_INTERVAL_S: Final = 30.0  # how often freed heap goes back to the system
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -200,7 +202,11 @@ def heartbeat_payload(state: AgentState) -> JsonDict:
 
 
 def _heartbeat_loop(state: AgentState) -> None:
+    trimmed = time.monotonic()
     while not state.stop.is_set():
+        if time.monotonic() - trimmed >= TRIM_INTERVAL_S:
+            memory.trim()
+            trimmed = time.monotonic()
         if state.exporter is not None:
             answer = state.exporter.heartbeat(heartbeat_payload(state))
             if answer is not None:
@@ -281,10 +287,12 @@ def run_agent(config: AgentConfig, ready: Callable[[AgentState], None] | None = 
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    memory.tune_allocator()
     try:
         for step in STARTUP:
             step(state)
             done.append(step)
+        memory.release()  # the BPF load and the /proc snapshot leave freed heap behind
         print(f"rtguard agent running (sensor {state.sensor.name if state.sensor else '?'}) "
               f"-> {config.server}", flush=True)  # fmt: skip
         if ready is not None:

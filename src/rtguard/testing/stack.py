@@ -45,12 +45,19 @@ class _Proc:
         self.name = name
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
+        self.nice = 0  # added to the process's nice value at start (benchmarks)
 
     def _spawn(self, args: list[str], env: dict[str, str] | None = None) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as fh:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "rtguard.cli", *args],
+                [
+                    *(["nice", "-n", str(self.nice)] if self.nice else []),
+                    sys.executable,
+                    "-m",
+                    "rtguard.cli",
+                    *args,
+                ],
                 stdout=fh,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

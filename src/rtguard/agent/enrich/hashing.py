@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_FILE_BYTES: Final = 64 * 1024 * 1024
-_CHUNK: Final = 1024 * 1024
+_CHUNK: Final = 256 * 1024
 _OPEN_FLAGS: Final = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
 
 
@@ -88,6 +88,7 @@ class Sha256Cache:
         self._max_file_bytes = max(0, max_file_bytes)
         self._entries: OrderedDict[_Key, HashResult] = OrderedDict()
         self._lock = threading.Lock()
+        self._local = threading.local()
         self.stats = HashStats()
 
     def __len__(self) -> int:
@@ -149,14 +150,18 @@ class Sha256Cache:
 
     def _digest(self, fd: int, size: int) -> tuple[str, int]:
         h = hashlib.sha256()
+        buf = getattr(self._local, "buf", None)
+        if buf is None:  # one reused buffer per thread: no large allocation per read
+            buf = self._local.buf = bytearray(_CHUNK)
+        view = memoryview(buf)
         offset = 0
         # Read one byte past the expected size so that a file growing under us is noticed.
         while offset <= size:
-            chunk = os.pread(fd, _CHUNK, offset)
-            if not chunk:
+            n = os.preadv(fd, [view], offset)
+            if not n:
                 break
-            h.update(chunk)
-            offset += len(chunk)
+            h.update(view[:n])
+            offset += n
         return h.hexdigest(), offset
 
     def _remember(self, key: _Key, result: HashResult) -> None:
