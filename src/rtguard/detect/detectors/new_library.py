@@ -14,11 +14,12 @@ Benign case, decided: libraries put in place by an installer are not reported. A
 a package manager (dpkg, apt, rpm, apk, …), a language package installer (pip, ``python -m
 pip``, uv, poetry, conda, npm, yarn, gem, …, also when run as an interpreter's script), or any
 process started by one (the compiler and linker building a native extension during ``pip
-install`` or ``npm install``): installers are remembered by ``exec_id`` when they start, and a
-write is judged when it happens, from the writer's name, argv and ancestry. This follows
-NewBinaryExecuted (package installs are not "new binaries") and GuardDuty's "only suspicious
-instances": installing software at runtime is a finding of its own kind, not a library
-hijack. Programs that unpack their own native code to a temporary directory and load it
+install`` or ``npm install``), as ``_common.is_installer`` (shared with NewBinaryExecuted)
+recognises them; installers are also remembered by ``exec_id`` when they start, so that a
+descendant whose ancestors are only named ``node`` or ``python3`` is still known. A write is
+judged when it happens. This follows NewBinaryExecuted (package installs are not "new
+binaries") and GuardDuty's "only suspicious instances": installing software at runtime is not
+a library hijack, and an attacker who installs a package is not seen by this type. Programs that unpack their own native code to a temporary directory and load it
 (some Java libraries do) are reported; suppress them by library path. Host processes are not
 reported (the type is container-only). Must not do I/O; state is bounded.
 """
@@ -28,72 +29,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-from rtguard.detect.detectors._common import BoundedMap, iso_time
+from rtguard.detect.detectors._common import BoundedMap, is_installer, iso_time
 from rtguard.model.events import Event, EventKind, FilePayload, LibraryPayload
 from rtguard.model.findings import Detection
 
 FINDING_TYPE: Final = "Execution:Runtime/NewLibraryLoaded"
-INSTALLERS: Final = frozenset(
-    {
-        # system package managers
-        "dpkg",
-        "apt",
-        "apt-get",
-        "aptitude",
-        "unattended-upgrade",
-        "rpm",
-        "yum",
-        "dnf",
-        "microdnf",
-        "zypper",
-        "apk",
-        "pacman",
-        # language package installers
-        "pip",
-        "pip3",
-        "uv",
-        "poetry",
-        "pipenv",
-        "conda",
-        "mamba",
-        "micromamba",
-        "npm",
-        "yarn",
-        "pnpm",
-        "gem",
-        "bundle",
-        "bundler",
-        "composer",
-    }
-)
 _WRITES: Final = frozenset({EventKind.FILE_WRITE, EventKind.FILE_RENAME, EventKind.FILE_LINK})
-
-
-_INTERPRETERS: Final = ("python", "node", "ruby", "perl", "php", "env")
-_PIP_MODULES: Final = frozenset({"pip", "pip3", "ensurepip", "uv", "poetry", "conda"})
-
-
-def _base(path: str) -> str:
-    return path.rsplit("/", 1)[-1]
-
-
-def _runs_installer(event: Event) -> bool:
-    """The acting process is an installer by its name, its argv[0], the script an interpreter
-    runs (``python3 /usr/local/bin/pip``, ``node /usr/bin/npm``) or ``python -m pip``."""
-    p = event.process
-    if p.name in INSTALLERS:
-        return True
-    argv = p.argv
-    if not argv:
-        return False
-    if _base(argv[0]) in INSTALLERS:
-        return True
-    interpreter = p.name.startswith(_INTERPRETERS) or _base(argv[0]).startswith(_INTERPRETERS)
-    if not interpreter:
-        return False
-    if len(argv) > 1 and _base(argv[1]) in INSTALLERS:
-        return True
-    return any(argv[i] == "-m" and argv[i + 1] in _PIP_MODULES for i in range(len(argv) - 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +54,9 @@ class NewLibraryState:
 
     def is_installer(self, event: Event) -> bool:
         """The process, or one of its ancestors, is an installer."""
-        if self.installers.get(event.process.exec_id) or _runs_installer(event):
+        if self.installers.get(event.process.exec_id) or is_installer(event):
             return True
-        return any(
-            entry.name in INSTALLERS or self.installers.get(entry.exec_id) is not None
-            for entry in event.lineage
-        )
+        return any(self.installers.get(entry.exec_id) is not None for entry in event.lineage)
 
 
 class NewLibraryDetector:
