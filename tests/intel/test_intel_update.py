@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,16 +48,26 @@ def feeds() -> Iterator[Feeds]:
             status, body, headers = state.routes.get(self.path, (404, b"not found", {}))
             self.send_response(status)
             chunked = headers.pop("chunked", None) is not None
+            trickle = float(headers.pop("trickle", "0"))
             for key, value in headers.items():
                 self.send_header(key, value)
             if chunked:  # no Content-Length: the client must count while reading
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
-                for i in range(0, len(body), 65536):
-                    part = body[i : i + 65536]
-                    self.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
-                self.wfile.write(b"0\r\n\r\n")
+                step = 1024 if trickle else 65536
+                for i in range(0, len(body), step):
+                    part = body[i : i + step]
+                    try:
+                        self.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+                        self.wfile.flush()
+                    except OSError:  # the client gave up
+                        break
+                    time.sleep(trickle)
+                else:
+                    self.wfile.write(b"0\r\n\r\n")
                 headers["chunked"] = "1"
+                if trickle:
+                    headers["trickle"] = str(trickle)
                 return
             self.send_header("Content-Length", headers.get("Content-Length", str(len(body))))
             self.end_headers()
@@ -177,6 +188,13 @@ def test_a_huge_feed_is_refused_with_or_without_content_length(feeds: Feeds, tmp
         update_feeds([parse_source(f"big=c2@{plain}")], out, max_entries=10)
     [ok] = update_feeds([parse_source(f"big=c2@{plain}")], out)
     assert ok.domains == 20000
+
+
+def test_a_trickling_server_cannot_hold_the_update(feeds: Feeds, tmp_path: Path) -> None:
+    url = feeds.put("/slow.txt", "a.example\n" * 4000, chunked="1", trickle="0.1")
+    with pytest.raises(FeedUpdateError, match=r"the download took longer than 2 s; refused"):
+        update_feeds([parse_source(f"slow=c2@{url}")], tmp_path, timeout=0.2)  # 40 chunks, 0.1 s apart
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_http_errors_and_empty_feeds_are_refused(feeds: Feeds, tmp_path: Path) -> None:

@@ -61,7 +61,12 @@ def add_parser(sub: Any) -> None:
                    required=not default_out, help=f"the local feed directory (or {ENV_INTEL_DIR})")  # fmt: skip
     u.add_argument("--max-bytes", type=_positive, default=MAX_FEED_BYTES, help="largest download per source")
     u.add_argument("--max-entries", type=_positive, default=MAX_FEED_ENTRIES, help="most entries per source")
-    u.add_argument("--timeout", type=float, default=30.0, help="seconds per download")
+    u.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="seconds per network operation; ten times this for a whole download",
+    )
     c = isub.add_parser("check", help="load the shipped feed and local feed directories; print counts")
     c.add_argument("dirs", type=Path, nargs="*", help="local feed directories")
 

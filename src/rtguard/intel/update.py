@@ -32,6 +32,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -133,10 +134,12 @@ def _location_ok(url: str) -> bool:
 
 
 def fetch(url: str, *, max_bytes: int = MAX_FEED_BYTES, timeout: float = 30.0) -> bytes:
-    """The bytes at ``url``; never more than ``max_bytes`` are read.
+    """The bytes at ``url``; never more than ``max_bytes`` are read. ``timeout`` bounds each
+    network operation, ten times it the whole download (a server trickling bytes cannot hold the
+    update forever).
 
     Raises:
-        FeedUpdateError: unreachable, not HTTP 200, or larger than ``max_bytes``.
+        FeedUpdateError: unreachable, not HTTP 200, larger than ``max_bytes`` or too slow.
     """
     parts = urlsplit(url)
     too_big = f"{url}: the feed is larger than the limit of {max_bytes} bytes; refused"
@@ -152,6 +155,7 @@ def fetch(url: str, *, max_bytes: int = MAX_FEED_BYTES, timeout: float = 30.0) -
         return data
     chunks: list[bytes] = []
     size = 0
+    deadline = time.monotonic() + 10 * timeout
     try:
         with (
             httpx.Client(follow_redirects=True, max_redirects=5, timeout=timeout) as client,
@@ -166,6 +170,8 @@ def fetch(url: str, *, max_bytes: int = MAX_FEED_BYTES, timeout: float = 30.0) -
                 size += len(chunk)
                 if size > max_bytes:
                     raise FeedUpdateError(too_big)
+                if time.monotonic() > deadline:
+                    raise FeedUpdateError(f"{url}: the download took longer than {10 * timeout:g} s; refused")
                 chunks.append(chunk)
     except httpx.HTTPError as exc:
         raise FeedUpdateError(f"cannot fetch {url}: {type(exc).__name__}: {exc}") from exc
