@@ -82,8 +82,9 @@ def _parser() -> argparse.ArgumentParser:
         "--intel-dir",
         type=Path,
         action="append",
-        default=[Path(d) for d in [os.environ.get("RTGUARD_INTEL_DIR", "")] if d],
-        help="local threat-intel feed directory written by 'rtguard intel update', read at start (repeatable)",
+        default=[],
+        help="local threat-intel feed directory written by 'rtguard intel update', read at start "
+        "(repeatable; default RTGUARD_INTEL_DIR)",
     )
 
     a = sub.add_parser("agent", help="run the security agent on this host or in this task")
@@ -140,7 +141,8 @@ def _run_server(args: argparse.Namespace) -> int:
         agent_timeout=args.agent_timeout,
         retention_days=args.retention_days,
         publish=tuple(args.publish),
-        intel_dirs=tuple(args.intel_dir),
+        intel_dirs=tuple(args.intel_dir)
+        or tuple(Path(d) for d in [os.environ.get("RTGUARD_INTEL_DIR", "")] if d),
     )
     if args.bus != "memory":
         print(f"rtguard server: bus {args.bus!r} is not available yet; use --bus memory", file=sys.stderr)

@@ -287,3 +287,16 @@ def test_cli_rejects_a_bad_source_before_fetching(
     assert "each --source needs its own NAME" in capsys.readouterr().err
     doc = json.loads((update_feeds([parse_source(f"x=c2@{url}")], tmp_path)[0].path).read_text())
     assert doc["version"] == 2 and doc["fetched"]["url"] == url and len(doc["fetched"]["sha256"]) == 64
+
+
+def test_server_intel_dir_flag_overrides_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rtguard.server
+
+    seen: list[tuple[Path, ...]] = []
+    monkeypatch.setattr(rtguard.server, "serve", lambda config, ready=None: seen.append(config.intel_dirs))
+    monkeypatch.setenv("RTGUARD_INTEL_DIR", str(tmp_path / "env"))
+    assert main(["server", "--data-dir", str(tmp_path / "d")]) == 0
+    assert main(["server", "--data-dir", str(tmp_path / "d"), "--intel-dir", "/a", "--intel-dir", "/b"]) == 0
+    assert seen == [(tmp_path / "env",), (Path("/a"), Path("/b"))]
