@@ -161,17 +161,24 @@ def encode_event(event: Event) -> JsonDict:
 # The agent's hot path: JSON text of shared objects (host, container, lineage entries, a
 # process named by many events) is kept by identity and spliced, so each is serialised once.
 _JSON = json.JSONEncoder(separators=(",", ":"))
+# Bounded: entries keep their objects alive. Lineage, host and container text repeats across
+# many events; a process's text across that process's own events, so a small cache is enough.
 _SHARED_JSON: dict[int, tuple[object, str]] = {}
+_SHARED_JSON_MAX: Final = 2048
+_PROCESS_JSON: dict[int, tuple[object, str]] = {}
+_PROCESS_JSON_MAX: Final = 256
 
 
-def _json_shared(obj: object) -> str:
-    hit = _SHARED_JSON.get(id(obj))
+def _json_shared(
+    obj: object, cache: dict[int, tuple[object, str]] = _SHARED_JSON, limit: int = _SHARED_JSON_MAX
+) -> str:
+    hit = cache.get(id(obj))
     if hit is not None and hit[0] is obj:
         return hit[1]
     text = _JSON.encode(_encode_obj(obj))
-    if len(_SHARED_JSON) >= _SHARED_MAX:
-        _SHARED_JSON.clear()
-    _SHARED_JSON[id(obj)] = (obj, text)  # the reference keeps the id from being reused
+    if len(cache) >= limit:
+        cache.clear()
+    cache[id(obj)] = (obj, text)  # the reference keeps the id from being reused
     return text
 
 
@@ -179,7 +186,12 @@ def _event_json(event: Event) -> str:
     parts = ['{"kind":"', str(event.kind), '","time":', str(int(event.time))]
     if event.ktime:
         parts += [',"ktime":', str(int(event.ktime))]
-    parts += [',"host":', _json_shared(event.host), ',"process":', _json_shared(event.process)]
+    parts += [
+        ',"host":',
+        _json_shared(event.host),
+        ',"process":',
+        _json_shared(event.process, _PROCESS_JSON, _PROCESS_JSON_MAX),
+    ]
     if event.lineage:
         parts += [',"lineage":[', ",".join([_json_shared(e) for e in event.lineage]), "]"]
     if event.container is not None:

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Final
 
-from rtguard.agent.sensors.bpf import abi
+from rtguard.agent.sensors.bpf import abi, ringbuf
 from rtguard.agent.sensors.bpf.decode import DecodeError, decode
 from rtguard.agent.sensors.bpf.libbpf import (
     BpfObject,
@@ -29,6 +29,7 @@ from rtguard.agent.sensors.bpf.libbpf import (
     missing_tracepoints,
     needs_tracefs,
 )
+from rtguard.agent.sensors.bpf.ringbuf import MmapRingBuffer
 from rtguard.agent.sensors.records import Record, SensorStats, SensorUnavailable
 
 __all__ = [
@@ -184,7 +185,7 @@ class BpfSensor:
         self._ignore_tgid = os.getpid() if ignore_self else 0
         self._max_batch = max_batch
         self._obj: BpfObject | None = None
-        self._ring: RingBuffer | None = None
+        self._ring: RingBuffer | MmapRingBuffer | None = None
         self._delivered = 0
         self._decode_errors: collections.Counter[tuple[str, int]] = collections.Counter()
         self._last_kernel: dict[str, int] = {_counter_key(c): 0 for c in abi.Counter}
@@ -229,7 +230,12 @@ class BpfSensor:
                 )
             self._obj.load()
             self._obj.attach_all()
-            self._ring = RingBuffer(self._obj.map_fd(_RING_MAP), max_batch=self._max_batch)
+            ring_fd = self._obj.map_fd(_RING_MAP)
+            self._ring = (
+                MmapRingBuffer(ring_fd, self._ring_bytes, max_batch=self._max_batch)
+                if ringbuf.available()
+                else RingBuffer(ring_fd, max_batch=self._max_batch)
+            )
         except LibbpfError as exc:
             self.close()
             raise SensorUnavailable(self._explain(exc)) from exc
