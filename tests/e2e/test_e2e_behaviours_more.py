@@ -11,7 +11,7 @@ turned into findings by the real server and read back with boto3.
 - MaliciousFileExecuted: rtguard's harmless test executable (``rtguard.intel.samples``, on the
   built-in file-hash list) written to ``/tmp`` and run.
 - NewLibraryLoaded: a copy of libz written to ``/tmp`` by ``cp`` and loaded with
-  ``ctypes.CDLL``; needs the sensor's library-load hook (``library_load`` events).
+  ``ctypes.CDLL`` (the kernel sensor's mmap hook reports it as a ``library_load``).
 
 One server+agent stack and one container for the module. Network only on the container's own
 loopback. Privileged: on CI a missing capability fails the test (``rtguard.testing.privilege``).
@@ -20,7 +20,6 @@ loopback. Privileged: on CI a missing capability fails the test (``rtguard.testi
 from __future__ import annotations
 
 import platform
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +86,6 @@ class Outcome:
 
     container_id: str
     found: dict[str, list[dict[str, Any]]]
-    seconds: float
 
 
 @pytest.fixture(scope="module")
@@ -132,10 +130,8 @@ def outcome(stack: E2EStack) -> Outcome:
         "/opt/rtg/load.py": LOAD,
         "/opt/rtg/www/payload.sh": "echo downloaded-and-run\n",
     }
-    start = time.monotonic()
     with ecs_container(stack, "attacked-more", files=files) as box:
-        # NewLibraryLoaded first: its finding, when the sensor has the hook, then has the most
-        # time to arrive while the others are produced.
+        # NewLibraryLoaded
         assert "loaded True" in _run(
             box, ["sh", "-c", f"cp {lib_source} {LIB_PATH} && {PY} /opt/rtg/load.py {LIB_PATH}"]
         )
@@ -154,10 +150,9 @@ def outcome(stack: E2EStack) -> Outcome:
         )
         assert out == "rtguard harmless test executable\n"
         cid = box.container_id
-        found = wait_for_types(stack.gd, stack.detector_id, cid, set(EXPECTED), timeout=30)
-        if LIBRARY not in found:  # the load came first: a few more seconds at most
-            found = wait_for_types(stack.gd, stack.detector_id, cid, {LIBRARY}, timeout=3)
-    return Outcome(container_id=cid, found=found, seconds=time.monotonic() - start)
+        # ~10 s on an idle machine; the margin is for a machine busy with other agents' work
+        found = wait_for_types(stack.gd, stack.detector_id, cid, {*EXPECTED, LIBRARY}, timeout=45)
+    return Outcome(container_id=cid, found=found)
 
 
 def test_real_behaviours_become_tool_command_discovery_and_malicious_file_findings(outcome: Outcome) -> None:
@@ -191,7 +186,6 @@ def test_real_behaviours_become_tool_command_discovery_and_malicious_file_findin
     (intel,) = mal["Service"]["Evidence"]["ThreatIntelligenceDetails"]
     assert intel["ThreatFileSha256"] == TEST_EXECUTABLE_SHA256
     assert intel["ThreatNames"] == [TEST_EXECUTABLE_THREAT]
-    assert outcome.seconds < 60, outcome.seconds
 
 
 def test_library_written_in_the_container_then_loaded_is_new_library_loaded(outcome: Outcome) -> None:
