@@ -99,7 +99,8 @@ struct {
 /* What a sys_enter_* remembers for its sys_exit_*, keyed by thread id. */
 enum rtg_pend_kind {
 	P_CONNECT = 1, P_ACCEPT, P_BIND, P_OPEN, P_RENAME, P_LINK, P_SYMLINK, P_UNLINK, P_CHMOD,
-	P_FCHMOD, P_CRED, P_MOUNT, P_RECV, P_RECVMSG,
+	P_FCHMOD, P_CRED, P_MOUNT, P_RECV, P_RECVMSG, P_RECVMMSG, P_FSOPEN, P_FSCONFIG, P_FSMOUNT,
+	P_OPEN_TREE, P_MOVE_MOUNT,
 };
 
 struct rtg_pending {
@@ -402,14 +403,15 @@ static __always_inline struct file *cur_fd_file(__u64 fd)
 	return bpf_rdonly_cast(f, bpf_core_type_id_kernel(struct file));
 }
 
+/* The socket behind a file from cur_fd_file (BTF-typed: plain loads, no helper), or NULL. */
 static __always_inline struct sock *file_sock(struct file *f)
 {
 	struct socket *s;
 
-	if (!f || (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT_) != S_IFSOCK_)
+	if (!f || (f->f_inode->i_mode & S_IFMT_) != S_IFSOCK_)
 		return NULL;
-	s = BPF_CORE_READ(f, private_data);
-	return s ? BPF_CORE_READ(s, sk) : NULL;
+	s = bpf_rdonly_cast(f->private_data, bpf_core_type_id_kernel(struct socket));
+	return s->sk;
 }
 
 static __always_inline int pend(__u32 kind, __u32 aux, __u64 a0, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
@@ -930,6 +932,11 @@ static __always_inline struct rtg_rec_buf *recbuf(void)
 
 /* Is this a DNS exchange: a destination port of 53 given, or a socket connected to port 53, or one
  * that sent to port 53 before. Fills `peer`. */
+/*
+ * sk comes from file_sock (BTF-typed): the checks below are plain loads, cheapest first, so a
+ * non-DNS inet socket costs a few loads; only unconnected UDP sockets look in rtg_dns_socks (the
+ * only sockets put there).
+ */
 static __always_inline int dns_peer(struct sock *sk, const struct rtg_sockaddr *sa, struct rtg_dns_peer *peer)
 {
 	__u64 key = (__u64)sk;
@@ -942,22 +949,24 @@ static __always_inline int dns_peer(struct sock *sk, const struct rtg_sockaddr *
 		peer->family = sa->family;
 		peer->rport = DNS_PORT;
 		sa_addr(sa, peer->raddr);
-		peer->protocol = BPF_CORE_READ(sk, sk_protocol);
+		peer->protocol = sk->sk_protocol;
 		return 1;
 	}
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	family = sk->__sk_common.skc_family;
 	if (family != AF_INET_ && family != AF_INET6_)
 		return 0;
-	if (bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport)) == DNS_PORT) {
+	if (bpf_ntohs(sk->__sk_common.skc_dport) == DNS_PORT) {
 		peer->family = family;
 		peer->rport = DNS_PORT;
-		peer->protocol = BPF_CORE_READ(sk, sk_protocol);
+		peer->protocol = sk->sk_protocol;
 		if (family == AF_INET6_)
 			bpf_core_read(peer->raddr, 16, &sk->__sk_common.skc_v6_daddr);
 		else
 			BPF_CORE_READ_INTO((__u32 *)peer->raddr, sk, __sk_common.skc_daddr);
 		return 1;
 	}
+	if (sk->sk_protocol != IPPROTO_UDP)
+		return 0;
 	known = bpf_map_lookup_elem(&rtg_dns_socks, &key);
 	if (!known)
 		return 0;
@@ -1077,45 +1086,56 @@ int rtg_enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+/* write/writev/read run on every call system-wide: the socket and port checks come first (plain
+ * loads, one helper for the fd slot); the own-process check only for DNS sockets. */
 SEC("tracepoint/syscalls/sys_enter_write")
 int rtg_enter_write(struct trace_event_raw_sys_enter *ctx)
 {
-	if (ignored(bpf_get_current_pid_tgid() >> 32))
+	struct rtg_dns_peer peer = {};
+	struct sock *sk = file_sock(cur_fd_file(ctx->args[0]));
+
+	if (!sk || !dns_peer(sk, NULL, &peer) || ignored(bpf_get_current_pid_tgid() >> 32))
 		return 0;
-	send_dns(ctx->args[0], NULL, (const void *)ctx->args[1], ctx->args[2], NULL, 0, ctx->args[2]);
+	emit_dns(sk, &peer, 0, (const void *)ctx->args[1], ctx->args[2], NULL, 0, ctx->args[2]);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_writev")
 int rtg_enter_writev(struct trace_event_raw_sys_enter *ctx)
 {
+	struct rtg_dns_peer peer = {};
 	struct iovec iov[2] = {};
 	__u64 n = ctx->args[2];
 	struct sock *sk;
 
-	if (ignored(bpf_get_current_pid_tgid() >> 32) || n == 0)
+	if (n == 0)
 		return 0;
 	sk = file_sock(cur_fd_file(ctx->args[0]));
-	if (!sk)
+	if (!sk || !dns_peer(sk, NULL, &peer) || ignored(bpf_get_current_pid_tgid() >> 32))
 		return 0;
 	bpf_probe_read_user(iov, n > 1 ? sizeof(iov) : sizeof(iov[0]), (const void *)ctx->args[1]);
-	send_dns(ctx->args[0], NULL, iov[0].iov_base, iov[0].iov_len, n > 1 ? iov[1].iov_base : NULL,
-		 iov[1].iov_len, iov[0].iov_len + iov[1].iov_len);
+	emit_dns(sk, &peer, 0, iov[0].iov_base, iov[0].iov_len, n > 1 ? iov[1].iov_base : NULL, iov[1].iov_len,
+		 iov[0].iov_len + iov[1].iov_len);
 	return 0;
 }
 
-/* Receive side: remember the buffer at enter when the socket is a DNS one, copy at exit. */
+/*
+ * Receive side: remember the buffer at enter when the socket is a DNS one, copy at exit.
+ * rtg_recv_waiting counts the receives remembered and not yet finished, so that the exit of every
+ * other read on the machine is one load and a branch instead of a hash look-up. An entry that is
+ * never finished (LRU eviction) leaves the count high: exits then just look up, as before.
+ */
+__u64 rtg_recv_waiting = 0;
+
 static __always_inline int enter_recv(__u32 kind, __u64 fd, __u64 buf)
 {
 	struct rtg_dns_peer peer = {};
-	struct sock *sk;
+	struct sock *sk = file_sock(cur_fd_file(fd));
 
-	if (ignored(bpf_get_current_pid_tgid() >> 32))
+	if (!sk || !dns_peer(sk, NULL, &peer) || ignored(bpf_get_current_pid_tgid() >> 32))
 		return 0;
-	sk = file_sock(cur_fd_file(fd));
-	if (!sk || !dns_peer(sk, NULL, &peer))
-		return 0;
-	pend(kind, 0, fd, buf, (__u64)sk, 0, 0);
+	if (pend(kind, 0, fd, buf, (__u64)sk, 0, 0) == 0)
+		__sync_fetch_and_add(&rtg_recv_waiting, 1);
 	return 0;
 }
 
@@ -1126,9 +1146,14 @@ static __always_inline int exit_recv(__u32 kind, long ret)
 	struct sock *sk;
 	const void *buf;
 
-	if (take(kind, &p) || ret <= 0)
+	if (*(volatile __u64 *)&rtg_recv_waiting == 0)
 		return 0;
-	sk = (struct sock *)p.a[2];
+	if (take(kind, &p))
+		return 0;
+	__sync_fetch_and_add(&rtg_recv_waiting, -1);
+	if (ret <= 0)
+		return 0;
+	sk = bpf_rdonly_cast((void *)p.a[2], bpf_core_type_id_kernel(struct sock));
 	if (!dns_peer(sk, NULL, &peer))
 		return 0;
 	buf = (const void *)p.a[1];
@@ -1142,6 +1167,20 @@ static __always_inline int exit_recv(__u32 kind, long ret)
 		buf = iov.iov_base;
 		if ((__u64)ret > iov.iov_len)
 			ret = iov.iov_len;
+	} else if (kind == P_RECVMMSG) {
+		/* ret = messages received; the first one is the answer (one query per socket) */
+		struct mmsghdr mm = {};
+		struct iovec iov = {};
+
+		if (bpf_probe_read_user(&mm, sizeof(mm), buf) || !mm.msg_hdr.msg_iov)
+			return 0;
+		bpf_probe_read_user(&iov, sizeof(iov), mm.msg_hdr.msg_iov);
+		buf = iov.iov_base;
+		ret = mm.msg_len;
+		if ((__u64)ret > iov.iov_len)
+			ret = iov.iov_len;
+		if (ret <= 0)
+			return 0;
 	}
 	emit_dns(sk, &peer, 1, buf, ret, NULL, 0, ret);
 	return 0;
@@ -1159,6 +1198,10 @@ SEC("tracepoint/syscalls/sys_enter_recvmsg")
 int rtg_enter_recvmsg(struct trace_event_raw_sys_enter *ctx) { return enter_recv(P_RECVMSG, ctx->args[0], ctx->args[1]); }
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
 int rtg_exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return exit_recv(P_RECVMSG, ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_recvmmsg")
+int rtg_enter_recvmmsg(struct trace_event_raw_sys_enter *ctx) { return enter_recv(P_RECVMMSG, ctx->args[0], ctx->args[1]); }
+SEC("tracepoint/syscalls/sys_exit_recvmmsg")
+int rtg_exit_recvmmsg(struct trace_event_raw_sys_exit *ctx) { return exit_recv(P_RECVMMSG, ctx->ret); }
 
 /* ================================================================ files */
 
@@ -1261,12 +1304,32 @@ static __always_inline void file_record(struct rtg_rec_buf *b, __u8 kind, __s32 
 	emit(b, size);
 }
 
-/* open(at)/creat for write: remember flags at enter; at exit resolve the opened file's path. */
-static __always_inline int enter_open(__u64 flags, __u64 mode)
+/* The user path is "/dev/userfaultfd": 8 bytes compared first (one read per open). */
+static __always_inline int is_uffd_dev_path(const char *upath)
 {
-	if (!(flags & O_WRITE_MASK_) || ignored(bpf_get_current_pid_tgid() >> 32))
+	char p[17] = {};
+
+	if (bpf_probe_read_user(p, 8, upath) || p[0] != '/' || p[1] != 'd' || p[2] != 'e' || p[3] != 'v' ||
+	    p[4] != '/' || p[5] != 'u' || p[6] != 's' || p[7] != 'e')
 		return 0;
-	pend(P_OPEN, 0, flags, mode, 0, 0, 0);
+	if (bpf_probe_read_user(p, sizeof(p), upath))
+		return 0;
+	return p[8] == 'r' && p[9] == 'f' && p[10] == 'a' && p[11] == 'u' && p[12] == 'l' && p[13] == 't' &&
+	       p[14] == 'f' && p[15] == 'd' && p[16] == 0;
+}
+
+/*
+ * open(at)/creat for write: remember flags at enter; at exit resolve the opened file's path. An
+ * open of "/dev/userfaultfd" (any flags) is remembered too (aux = 1) so that its result, failures
+ * included, becomes a userfaultfd record.
+ */
+static __always_inline int enter_open(__u64 flags, __u64 mode, const char *upath)
+{
+	__u32 uffd = is_uffd_dev_path(upath);
+
+	if ((!(flags & O_WRITE_MASK_) && !uffd) || ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	pend(P_OPEN, uffd, flags, mode, 0, 0, 0);
 	return 0;
 }
 
@@ -1283,11 +1346,11 @@ static __always_inline void emit_uffd_dev(long ret)
 }
 
 SEC("tracepoint/syscalls/sys_enter_openat")
-int rtg_enter_openat(struct trace_event_raw_sys_enter *ctx) { return enter_open(ctx->args[2], ctx->args[3]); }
+int rtg_enter_openat(struct trace_event_raw_sys_enter *ctx) { return enter_open(ctx->args[2], ctx->args[3], (const char *)ctx->args[1]); }
 SEC("tracepoint/syscalls/sys_enter_open")
-int rtg_enter_open(struct trace_event_raw_sys_enter *ctx) { return enter_open(ctx->args[1], ctx->args[2]); }
+int rtg_enter_open(struct trace_event_raw_sys_enter *ctx) { return enter_open(ctx->args[1], ctx->args[2], (const char *)ctx->args[0]); }
 SEC("tracepoint/syscalls/sys_enter_creat")
-int rtg_enter_creat(struct trace_event_raw_sys_enter *ctx) { return enter_open(01 | 0100 | 01000, ctx->args[1]); }
+int rtg_enter_creat(struct trace_event_raw_sys_enter *ctx) { return enter_open(01 | 0100 | 01000, ctx->args[1], (const char *)ctx->args[0]); }
 
 SEC("tracepoint/syscalls/sys_enter_openat2")
 int rtg_enter_openat2(struct trace_event_raw_sys_enter *ctx)
@@ -1295,7 +1358,7 @@ int rtg_enter_openat2(struct trace_event_raw_sys_enter *ctx)
 	struct open_how how = {};
 
 	bpf_probe_read_user(&how, sizeof(how), (const void *)ctx->args[2]);
-	return enter_open(how.flags, how.mode);
+	return enter_open(how.flags, how.mode, (const char *)ctx->args[1]);
 }
 
 static __always_inline int exit_open(long ret)
@@ -1311,7 +1374,13 @@ static __always_inline int exit_open(long ret)
 	__u32 pos, len;
 	int force = 0;
 
-	if (take(P_OPEN, &p) || ret < 0)
+	if (take(P_OPEN, &p))
+		return 0;
+	if (p.aux) {
+		emit_uffd_dev(ret); /* "/dev/userfaultfd", opened or not */
+		return 0;
+	}
+	if (ret < 0)
 		return 0;
 	t = (struct task_struct *)bpf_get_current_task();
 	f = fd_file(t, ret);
@@ -1561,19 +1630,99 @@ int rtg_enter_userfaultfd(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-/* Module loads: these tracepoints exist only on kernels with module support; user space skips
- * the programs where they are missing and reports the blind spot. */
+/*
+ * A module load attempt: tail = the parameter string (NUL-terminated), then for finit_module the
+ * path of the module file behind the fd (NUL-terminated); str_len covers both.
+ */
+static __always_inline void module_op(__s32 ret, __s64 fd, __s64 arg1, const char *uargs)
+{
+	struct rtg_rec_buf *b = recbuf();
+	struct rtg_pathbuf *pb = pathbuf(0);
+	struct task_struct *t = bpf_get_current_task_btf();
+	const struct cred *c = t->cred;
+	struct rtg_proc_op *r;
+	struct file *f;
+	char *tail;
+	long n = 0;
+	__u32 pos, len = 0;
+	__u16 hflags = 0;
+
+	if (!b || !pb)
+		return;
+	r = (struct rtg_proc_op *)b;
+	tail = REC_TAIL(b, struct rtg_proc_op);
+	__builtin_memset(r, 0, sizeof(*r));
+	fill_task(&r->task);
+	r->kind = RTG_PROC_MODULE;
+	r->ret = ret;
+	r->arg0 = fd;
+	r->arg1 = arg1;
+	r->new_uid = c->uid.val;
+	r->new_euid = c->euid.val;
+	r->new_gid = c->gid.val;
+	r->new_egid = c->egid.val;
+	if (uargs)
+		n = bpf_probe_read_user_str(tail, RTG_STR_MAX, uargs);
+	if (n <= 0) {
+		tail[0] = 0;
+		n = 1;
+	}
+	BOUND(n, RTG_STR_MAX);
+	f = fd >= 0 ? cur_fd_file(fd) : NULL;
+	if (f) {
+		pos = walk_path(f->f_path.dentry, f->f_path.mnt, t->fs->root.dentry, t->fs->root.mnt, 0, pb, &hflags);
+		pos &= RTG_PATH_MAX - 1;
+		len = RTG_PATH_MAX - pos;
+		if (len > RTG_PATH_MAX || bpf_probe_read_kernel(tail + n, len, &pb->buf[pos]))
+			len = 0;
+	}
+	r->str_len = n + len;
+	fill_hdr(&r->hdr, RTG_OP_PROC, sizeof(*r) + n + len);
+	r->hdr.flags = hflags;
+	emit(b, (sizeof(*r) + n + len) & 0x7ff);
+}
+
+/* Module loads: these tracepoints exist only on kernels with module support; elsewhere user space
+ * loads rtg_sys_enter below instead. */
 SEC("tracepoint/syscalls/sys_enter_finit_module")
 int rtg_enter_finit_module(struct trace_event_raw_sys_enter *ctx)
 {
-	proc_op(RTG_PROC_MODULE, 0, ctx->args[0], ctx->args[2], 0, (const char *)ctx->args[1], 0, 0);
+	module_op(0, ctx->args[0], ctx->args[2], (const char *)ctx->args[1]);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_init_module")
 int rtg_enter_init_module(struct trace_event_raw_sys_enter *ctx)
 {
-	proc_op(RTG_PROC_MODULE, 0, -1, ctx->args[1], 0, (const char *)ctx->args[2], 0, 0);
+	module_op(0, -1, ctx->args[1], (const char *)ctx->args[2]);
+	return 0;
+}
+
+#if defined(__TARGET_ARCH_arm64)
+#define NR_INIT_MODULE 105
+#define NR_FINIT_MODULE 273
+#else
+#define NR_INIT_MODULE 175
+#define NR_FINIT_MODULE 313
+#endif
+#define ENOSYS_ 38
+
+/*
+ * Module load attempts on kernels without module support (no CONFIG_MODULES: no (f)init_module
+ * syscall tracepoints, the syscalls return -ENOSYS). Runs on every syscall (raw_syscalls
+ * sys_enter, BTF-typed: no argument copy), so the first instructions compare the syscall id and
+ * return. User space loads it only when the module tracepoints are missing.
+ */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(rtg_sys_enter, struct pt_regs *regs, long id)
+{
+	if (id != NR_FINIT_MODULE && id != NR_INIT_MODULE)
+		return 0;
+	if (id == NR_FINIT_MODULE)
+		module_op(-ENOSYS_, (int)PT_REGS_PARM1_CORE(regs), PT_REGS_PARM3_CORE(regs),
+			  (const char *)PT_REGS_PARM2_CORE(regs));
+	else
+		module_op(-ENOSYS_, -1, PT_REGS_PARM2_CORE(regs), (const char *)PT_REGS_PARM3_CORE(regs));
 	return 0;
 }
 
@@ -1751,5 +1900,275 @@ int rtg_enter_mmap(struct trace_event_raw_sys_enter *ctx)
 	fill_hdr(&r->hdr, RTG_OP_LIB, sizeof(*r) + len);
 	r->hdr.flags = hflags;
 	emit(b, (sizeof(*r) + len) & 0x7ff);
+	return 0;
+}
+
+/* ================================================================ new mount API */
+
+/* What an fs-context or mount fd stands for, per process and fd (fsopen, fsconfig "source",
+ * fsmount, open_tree), so that move_mount can say what it attaches. */
+struct rtg_fsctx {
+	char fstype[64];
+	char source[RTG_STR_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64); /* tgid << 32 | fd */
+	__type(value, struct rtg_fsctx);
+} rtg_fsctx SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rtg_fsctx);
+} rtg_fsctx_tmp SEC(".maps");
+
+#define FSCONFIG_SET_STRING_ 1
+#define OPEN_TREE_CLONE_ 1
+
+static __always_inline __u64 fsctx_key(__s64 fd)
+{
+	return (bpf_get_current_pid_tgid() & 0xffffffff00000000ULL) | (__u32)fd;
+}
+
+static __always_inline struct rtg_fsctx *fsctx_of(__s64 fd)
+{
+	__u64 key = fsctx_key(fd);
+
+	return fd < 0 ? NULL : bpf_map_lookup_elem(&rtg_fsctx, &key);
+}
+
+static __always_inline struct rtg_fsctx *fsctx_tmp(void)
+{
+	__u32 zero = 0;
+	struct rtg_fsctx *c = bpf_map_lookup_elem(&rtg_fsctx_tmp, &zero);
+
+	if (c) {
+		c->fstype[0] = 0;
+		c->source[0] = 0;
+	}
+	return c;
+}
+
+static __always_inline __u32 put_kstr(char *dst, const char *k, __u32 max)
+{
+	long n = k ? bpf_probe_read_kernel_str(dst, max, k) : 0;
+
+	if (n <= 0) {
+		dst[0] = 0;
+		return 1;
+	}
+	return n;
+}
+
+/* A mount record from kernel strings (map values, path buffers); NULL gives "". */
+static __always_inline void mount_rec(__u16 kind, __s32 ret, __u64 flags, const char *src, const char *tgt,
+				      const char *fstype)
+{
+	struct rtg_rec_buf *b = recbuf();
+	struct rtg_mount *r;
+	char *data;
+	__u32 off;
+
+	if (!b)
+		return;
+	r = (struct rtg_mount *)b;
+	data = REC_TAIL(b, struct rtg_mount);
+	__builtin_memset(r, 0, sizeof(*r));
+	fill_task(&r->task);
+	r->ret = ret;
+	r->flags = flags;
+	r->kind = kind;
+	r->source_len = put_kstr(data, src, RTG_STR_MAX);
+	off = r->source_len;
+	BOUND(off, RTG_STR_MAX);
+	r->target_len = put_kstr(&data[off], tgt, RTG_PATH_MAX);
+	off += r->target_len;
+	BOUND(off, RTG_STR_MAX + RTG_PATH_MAX);
+	r->fstype_len = put_kstr(&data[off], fstype, 64);
+	off += r->fstype_len;
+	BOUND(off, RTG_STR_MAX + RTG_PATH_MAX + 64);
+	fill_hdr(&r->hdr, RTG_OP_MOUNT, sizeof(*r) + off);
+	emit(b, (sizeof(*r) + off) & 0x7ff);
+}
+
+SEC("tracepoint/syscalls/sys_enter_fsopen")
+int rtg_enter_fsopen(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	pend(P_FSOPEN, 0, ctx->args[0], ctx->args[1], 0, 0, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_fsopen")
+int rtg_exit_fsopen(struct trace_event_raw_sys_exit *ctx)
+{
+	long ret = ctx->ret;
+	struct rtg_pending p;
+	struct rtg_fsctx *c;
+	__u64 key;
+
+	if (take(P_FSOPEN, &p))
+		return 0;
+	c = fsctx_tmp();
+	if (!c)
+		return 0;
+	if (bpf_probe_read_user_str(c->fstype, sizeof(c->fstype), (const char *)p.a[0]) <= 0)
+		c->fstype[0] = 0;
+	if (ret >= 0) {
+		key = fsctx_key(ret);
+		bpf_map_update_elem(&rtg_fsctx, &key, c, BPF_ANY);
+	}
+	mount_rec(RTG_MOUNT_FSOPEN, ret, p.a[1], NULL, NULL, c->fstype);
+	return 0;
+}
+
+/* fsconfig(fd, FSCONFIG_SET_STRING, "source", value): the context's source. */
+SEC("tracepoint/syscalls/sys_enter_fsconfig")
+int rtg_enter_fsconfig(struct trace_event_raw_sys_enter *ctx)
+{
+	char key[8] = {};
+
+	if (ctx->args[1] != FSCONFIG_SET_STRING_ || ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	if (bpf_probe_read_user(key, 7, (const void *)ctx->args[2]) || key[0] != 's' || key[1] != 'o' ||
+	    key[2] != 'u' || key[3] != 'r' || key[4] != 'c' || key[5] != 'e' || key[6] != 0)
+		return 0;
+	pend(P_FSCONFIG, 0, ctx->args[0], ctx->args[3], ctx->args[1], 0, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_fsconfig")
+int rtg_exit_fsconfig(struct trace_event_raw_sys_exit *ctx)
+{
+	long ret = ctx->ret;
+	struct rtg_pending p;
+	struct rtg_fsctx *c, *t;
+
+	if (take(P_FSCONFIG, &p))
+		return 0;
+	c = fsctx_of(p.a[0]);
+	if (ret == 0) {
+		if (c && bpf_probe_read_user_str(c->source, sizeof(c->source), (const char *)p.a[1]) <= 0)
+			c->source[0] = 0;
+		return 0;
+	}
+	t = fsctx_tmp();
+	if (!t)
+		return 0;
+	if (bpf_probe_read_user_str(t->source, sizeof(t->source), (const char *)p.a[1]) <= 0)
+		t->source[0] = 0;
+	mount_rec(RTG_MOUNT_FSCONFIG, ret, p.a[2], t->source, NULL, c ? c->fstype : NULL);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_fsmount")
+int rtg_enter_fsmount(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	pend(P_FSMOUNT, 0, ctx->args[0], ctx->args[1], ctx->args[2], 0, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_fsmount")
+int rtg_exit_fsmount(struct trace_event_raw_sys_exit *ctx)
+{
+	long ret = ctx->ret;
+	struct rtg_pending p;
+	struct rtg_fsctx *c;
+	__u64 key;
+
+	if (take(P_FSMOUNT, &p))
+		return 0;
+	c = fsctx_of(p.a[0]);
+	if (c && ret >= 0) {
+		key = fsctx_key(ret);
+		bpf_map_update_elem(&rtg_fsctx, &key, c, BPF_ANY);
+	}
+	mount_rec(RTG_MOUNT_FSMOUNT, ret, p.a[2], c ? c->source : NULL, NULL, c ? c->fstype : NULL);
+	return 0;
+}
+
+/* open_tree(dfd, path, OPEN_TREE_CLONE): a detached copy of a tree (a bind mount to be). */
+SEC("tracepoint/syscalls/sys_enter_open_tree")
+int rtg_enter_open_tree(struct trace_event_raw_sys_enter *ctx)
+{
+	if (!(ctx->args[2] & OPEN_TREE_CLONE_) || ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	pend(P_OPEN_TREE, 0, ctx->args[0], ctx->args[1], ctx->args[2], 0, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_open_tree")
+int rtg_exit_open_tree(struct trace_event_raw_sys_exit *ctx)
+{
+	long ret = ctx->ret;
+	struct rtg_pending p;
+	struct rtg_pathbuf *pb;
+	struct rtg_fsctx *c;
+	__u16 hflags = 0;
+	__u32 pos, len;
+	__u64 key;
+
+	if (take(P_OPEN_TREE, &p))
+		return 0;
+	pb = pathbuf(0);
+	c = fsctx_tmp();
+	if (!pb || !c)
+		return 0;
+	pos = resolve_user(p.a[0], (const char *)p.a[1], 0, pb, &len, &hflags);
+	pos &= RTG_PATH_MAX - 1;
+	if (bpf_probe_read_kernel_str(c->source, sizeof(c->source), &pb->buf[pos]) <= 0)
+		c->source[0] = 0;
+	if (ret >= 0) {
+		key = fsctx_key(ret);
+		bpf_map_update_elem(&rtg_fsctx, &key, c, BPF_ANY);
+	}
+	mount_rec(RTG_MOUNT_OPEN_TREE, ret, p.a[2], c->source, NULL, NULL);
+	return 0;
+}
+
+/* move_mount(from_dfd, from_path, to_dfd, to_path, flags): attaches a mount; what it is comes
+ * from the fd's tracked context (fsmount/open_tree), else from the source path. */
+SEC("tracepoint/syscalls/sys_enter_move_mount")
+int rtg_enter_move_mount(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	pend(P_MOVE_MOUNT, 0, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3], ctx->args[4]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_move_mount")
+int rtg_exit_move_mount(struct trace_event_raw_sys_exit *ctx)
+{
+	long ret = ctx->ret;
+	struct rtg_pending p;
+	struct rtg_pathbuf *pb, *pb2;
+	struct rtg_fsctx *c;
+	const char *src = NULL;
+	__u16 hflags = 0;
+	__u32 pos, len;
+
+	if (take(P_MOVE_MOUNT, &p))
+		return 0;
+	pb = pathbuf(0);
+	pb2 = pathbuf(1);
+	if (!pb || !pb2)
+		return 0;
+	c = fsctx_of(p.a[0]);
+	if (c) {
+		src = c->source;
+	} else {
+		pos = resolve_user(p.a[0], (const char *)p.a[1], 0, pb, &len, &hflags);
+		src = &pb->buf[pos & (RTG_PATH_MAX - 1)];
+	}
+	pos = resolve_user(p.a[2], (const char *)p.a[3], 1, pb2, &len, &hflags);
+	mount_rec(RTG_MOUNT_MOVE, ret, p.a[4], src, &pb2->buf[pos & (RTG_PATH_MAX - 1)], c ? c->fstype : NULL);
 	return 0;
 }

@@ -20,7 +20,7 @@
 
 /* Keep equal to bpf/ABI_VERSION (a test checks). */
 #define RTG_ABI_MAJOR 2
-#define RTG_ABI_MINOR 1
+#define RTG_ABI_MINOR 3
 #define RTG_ABI_PATCH 0
 #define RTG_ABI_VERSION_CODE ((RTG_ABI_MAJOR << 16) | (RTG_ABI_MINOR << 8) | RTG_ABI_PATCH)
 
@@ -79,8 +79,20 @@ enum rtg_proc_kind {
 	RTG_PROC_VM_WRITE = 2,    /* process_vm_writev: target_pid, arg0 = local iov count */
 	RTG_PROC_MEMFD = 3,       /* memfd_create: str = name, arg0 = flags */
 	RTG_PROC_USERFAULTFD = 4, /* the syscall (arg0 = flags) or an open of /dev/userfaultfd (arg1 = 1) */
-	RTG_PROC_MODULE = 5,      /* init_module/finit_module: arg0 = fd (finit) or -1, str = params */
+	RTG_PROC_MODULE = 5,      /* init_module/finit_module: arg0 = fd (finit) or -1, arg1 = flags (finit) or
+				   * image length (init); str = params NUL, then (finit) the file's path NUL */
 	RTG_PROC_CRED = 6,        /* setuid-family syscall: arg0 = syscall nr; old/new ids */
+};
+
+/* rtg_mount.kind: which syscall. The new mount API's source and fstype come from the fs context
+ * (fsopen, fsconfig "source") or the tree (open_tree) the fd names, tracked per process. */
+enum rtg_mount_kind {
+	RTG_MOUNT_MOUNT = 0,      /* mount(2): source, target, fstype, flags as given */
+	RTG_MOUNT_FSOPEN = 1,     /* fsopen: fstype; flags = fsopen flags */
+	RTG_MOUNT_FSMOUNT = 2,    /* fsmount: source, fstype of the context; flags = attr flags */
+	RTG_MOUNT_MOVE = 3,       /* move_mount: source, fstype of the mount fd; target; flags */
+	RTG_MOUNT_OPEN_TREE = 4,  /* open_tree with OPEN_TREE_CLONE: source = the tree's path; flags */
+	RTG_MOUNT_FSCONFIG = 5,   /* fsconfig "source" that failed: source; flags = cmd */
 };
 
 /* rtg_hdr.flags bits. */
@@ -262,7 +274,7 @@ struct rtg_mount {
 	__u16 target_len;               /* field 4 */
 	__u64 flags;                    /* field 5: MS_* flags */
 	__u16 fstype_len;               /* field 6 */
-	__u16 _pad0;                    /* field 7: zero */
+	__u16 kind;                     /* field 7: enum rtg_mount_kind (0: mount(2)) */
 	__u32 _pad1;                    /* field 8: zero */
 };
 

@@ -434,7 +434,7 @@ class ProcessTable:
             case "userfaultfd":
                 return EventKind.USERFAULTFD, EmptyPayload()
             case "module":
-                return EventKind.MODULE_LOAD, ModulePayload(name=rec.text)
+                return EventKind.MODULE_LOAD, ModulePayload(name=rec.text, path=rec.path)
         return EventKind.CRED_CHANGE, CredPayload(
             syscall=rec.syscall,
             old_uid=rec.old_uid,

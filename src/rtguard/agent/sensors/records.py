@@ -158,7 +158,7 @@ class ProcOpRecord:
 
     ``kind`` is ``ptrace``, ``vm_write``, ``memfd``, ``userfaultfd``, ``module`` or ``cred``;
     ``arg0``/``arg1`` carry the request/flags (see ``bpf/rtguard.h``); ``text`` the memfd name or
-    module parameters; ``syscall`` the credential syscall's name.
+    module parameters; ``syscall`` the credential syscall's name; ``path`` a module's file.
     """
 
     ktime: int = 0
@@ -178,11 +178,17 @@ class ProcOpRecord:
     new_euid: int = 0
     new_gid: int = 0
     new_egid: int = 0
+    path: str = ""  # module: the file finit_module was given (from its fd)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MountRecord:
-    """A mount attempt, failing ones too (``result`` < 0)."""
+    """A mount attempt, failing ones too (``result`` < 0).
+
+    ``syscall`` is ``mount``, or a step of the new mount API: ``fsopen`` (fstype), ``fsconfig``
+    (a failed "source"), ``fsmount`` and ``move_mount`` (source and fstype of the context the fd
+    came from; move_mount also the target) or ``open_tree`` (a cloned tree: source).
+    """
 
     ktime: int = 0
     pid: int
@@ -193,6 +199,7 @@ class MountRecord:
     fstype: str = ""
     flags: int = 0
     result: int = 0
+    syscall: str = "mount"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -41,6 +41,7 @@ CONSTANTS: dict[str, int] = {
     **{f"RTG_NET_{m.name}": m.value for m in abi.NetKind},
     **{f"RTG_FILE_{m.name}": m.value for m in abi.FileKind},
     **{f"RTG_PROC_{m.name}": m.value for m in abi.ProcKind},
+    **{f"RTG_MOUNT_{m.name}": m.value for m in abi.MountKind},
     **{f"RTG_{m.name}": int(m) for m in abi.Stdio if m.name},
     **{f"RTG_OP_{m.name}": m.value for m in abi.Op},
     **{f"RTG_F_{m.name}": int(m) for m in abi.Flag if m.name},
@@ -135,7 +136,7 @@ def test_every_header_enum_constant_is_mirrored() -> None:
         tok.split("=")[0].strip()
         for line in text.splitlines()
         if (tok := line.strip()).startswith(
-            ("RTG_OP_", "RTG_F_", "RTG_CNT_", "RTG_NET_", "RTG_FILE_", "RTG_PROC_", "RTG_STD")
+            ("RTG_OP_", "RTG_F_", "RTG_CNT_", "RTG_NET_", "RTG_FILE_", "RTG_PROC_", "RTG_STD", "RTG_MOUNT_")
         )
         and "=" in tok
     }

@@ -125,6 +125,19 @@ def test_proc_ops_memfd_and_cred() -> None:
     assert isinstance(got, ProcOpRecord) and (got.kind, got.target_pid, got.syscall) == ("ptrace", 77, "")
 
 
+def test_module_record_params_then_path() -> None:
+    tail = b"p=1\0/tmp/rtg.ko\0"
+    m = abi.RtgProcOp(ret=-38, kind=abi.ProcKind.MODULE, arg0=3, str_len=len(tail))
+    got = decode(_raw(abi.Op.PROC, m, tail))
+    assert isinstance(got, ProcOpRecord)
+    assert (got.kind, got.result, got.text, got.path, got.arg0) == ("module", -38, "p=1", "/tmp/rtg.ko", 3)
+    init = abi.RtgProcOp(kind=abi.ProcKind.MODULE, arg0=-1, str_len=2)
+    got = decode(_raw(abi.Op.PROC, init, b"x\0"))
+    assert isinstance(got, ProcOpRecord) and (got.text, got.path) == ("x", "")
+    mem = decode(_raw(abi.Op.PROC, abi.RtgProcOp(kind=abi.ProcKind.MEMFD, str_len=4), b"a\0b\0"))
+    assert isinstance(mem, ProcOpRecord) and (mem.text, mem.path) == ("a", "")
+
+
 def test_mount_strings_and_failure() -> None:
     tail = b"/dev/sda1\0/mnt\0ext4\0"
     r = abi.RtgMount(ret=-1, source_len=10, target_len=5, fstype_len=5, flags=1)

@@ -37,6 +37,7 @@ __all__ = [
     "Counter",
     "FileKind",
     "Flag",
+    "MountKind",
     "NetKind",
     "Op",
     "ProcKind",
@@ -60,7 +61,7 @@ __all__ = [
 ]
 
 ABI_MAJOR: Final = 2
-ABI_MINOR: Final = 1
+ABI_MINOR: Final = 3
 ABI_PATCH: Final = 0
 ABI_VERSION: Final = f"{ABI_MAJOR}.{ABI_MINOR}.{ABI_PATCH}"
 
@@ -129,6 +130,17 @@ class ProcKind(enum.IntEnum):
     USERFAULTFD = 4
     MODULE = 5
     CRED = 6
+
+
+class MountKind(enum.IntEnum):
+    """``enum rtg_mount_kind``: the syscall behind a mount record."""
+
+    MOUNT = 0
+    FSOPEN = 1
+    FSMOUNT = 2
+    MOVE = 3
+    OPEN_TREE = 4
+    FSCONFIG = 5
 
 
 class Flag(enum.IntFlag):
@@ -353,7 +365,7 @@ class RtgMount(ctypes.Structure):
         ("target_len", ctypes.c_uint16),
         ("flags", ctypes.c_uint64),
         ("fstype_len", ctypes.c_uint16),
-        ("_pad0", ctypes.c_uint16),
+        ("kind", ctypes.c_uint16),
         ("_pad1", ctypes.c_uint32),
     )
 

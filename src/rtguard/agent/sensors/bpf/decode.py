@@ -92,6 +92,9 @@ _PROTO_NAMES: Final = {6: "TCP", 17: "UDP"}
 _NET_KINDS: Final = {k.value: k.name.lower() for k in abi.NetKind}
 _FILE_KINDS: Final = {k.value: k.name.lower() for k in abi.FileKind}
 _PROC_KINDS: Final = {k.value: k.name.lower() for k in abi.ProcKind}
+_MOUNT_KINDS: Final = {
+    k.value: "move_mount" if k is abi.MountKind.MOVE else k.name.lower() for k in abi.MountKind
+}
 # x86-64 syscall numbers of the credential syscalls the kernel program watches.
 CRED_SYSCALLS: Final = {
     105: "setuid",
@@ -418,6 +421,10 @@ def _decode_proc(raw: bytes) -> Decoded:
     tail = raw[_PROC.size :]
     if name is None or len(tail) != str_len:
         return _bad_tail(abi.Op.PROC, raw, f"kind {kind}, str_len {str_len} tail {len(tail)}")
+    path = ""
+    if kind == abi.ProcKind.MODULE:  # params NUL, then (finit_module) the module file's path NUL
+        _params, _sep, rest = tail.partition(b"\0")
+        path = _text(rest)
     return ProcOpRecord(
         ktime=ktime,
         pid=pid,
@@ -436,6 +443,7 @@ def _decode_proc(raw: bytes) -> Decoded:
         new_euid=new_euid,
         new_gid=new_gid,
         new_egid=new_egid,
+        path=path,
     )
 
 
@@ -443,7 +451,7 @@ def _decode_mount(raw: bytes) -> Decoded:
     if len(raw) < _MOUNT.size:
         return DecodeError(kind=DecodeErrorKind.TOO_SHORT, op=abi.Op.MOUNT, size=len(raw))
     (_op, _abi, _flags, _size, ktime, pid, tid, start, ret, source_len, target_len, mflags, fstype_len,
-     _p0, _p1) = _MOUNT.unpack_from(raw)  # fmt: skip
+     kind, _p1) = _MOUNT.unpack_from(raw)  # fmt: skip
     parts = _strings(raw[_MOUNT.size :], (source_len, target_len, fstype_len))
     if parts is None:
         return _bad_tail(abi.Op.MOUNT, raw, f"lengths {source_len}+{target_len}+{fstype_len}")
@@ -457,6 +465,7 @@ def _decode_mount(raw: bytes) -> Decoded:
         fstype=parts[2],
         flags=mflags,
         result=ret,
+        syscall=_MOUNT_KINDS.get(kind, f"mount_{kind}"),
     )
 
 

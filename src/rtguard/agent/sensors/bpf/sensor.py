@@ -88,11 +88,11 @@ def _disabled_by_env(sections: list[str] | set[str] | tuple[str, ...]) -> set[st
     return {s for s in sections if s in wanted or s.rsplit("/", 1)[-1] in wanted}
 
 
-# What a missing tracepoint means for the user (heartbeat ``blind_spots``).
-_BLIND_SPOT_BY_EVENT: Final = {
-    "sys_enter_finit_module": "module_load: the kernel has no module support (no finit_module tracepoint)",
-    "sys_enter_init_module": "module_load: the kernel has no module support (no init_module tracepoint)",
-}
+# Kernels without module support have no (f)init_module syscall tracepoints: module load attempts
+# are then seen by ``rtg_sys_enter`` (raw_syscalls sys_enter, filtered on the syscall id), which is
+# loaded only in that case.
+_MODULE_EVENTS: Final = frozenset({"sys_enter_finit_module", "sys_enter_init_module"})
+_MODULE_FALLBACK: Final = "tp_btf/sys_enter"
 
 
 def default_object_path() -> Path:
@@ -213,15 +213,14 @@ class BpfSensor:
             self._check_abi(self._obj)
             self._configure(self._obj)
             sections = self._obj.program_sections()
+            missing: set[str] = set()
             if needs_tracefs(sections):
                 missing = missing_tracepoints(sections, ensure_tracefs())
                 self._obj.disable_programs(missing)
-                self._blind = sorted(
-                    {
-                        _BLIND_SPOT_BY_EVENT.get(m.rsplit("/", 1)[-1], f"{m}: missing on this kernel")
-                        for m in missing
-                    }
-                )
+            module_missing = {m for m in missing if m.rsplit("/", 1)[-1] in _MODULE_EVENTS}
+            if not module_missing:
+                self._obj.disable_programs({_MODULE_FALLBACK})
+            self._blind = sorted(f"{m}: missing on this kernel" for m in missing - module_missing)
             off = _disabled_by_env(sections)
             if off:
                 self._obj.disable_programs(off)

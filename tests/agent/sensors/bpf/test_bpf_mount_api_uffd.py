@@ -1,0 +1,104 @@
+"""Privileged: the new mount API (fsopen/fsconfig/fsmount/move_mount/open_tree) and opens of
+/dev/userfaultfd, seen by the real BPF sensor for a process we start on the host.
+
+The mounting process runs in its own mount namespace (``unshare -m``), so nothing reaches the
+host's mount table. Records are filtered to that process's pid.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from rtguard.agent.sensors.bpf.sensor import BpfSensor
+from rtguard.agent.sensors.records import MountRecord, ProcOpRecord, Record
+from rtguard.testing.privilege import require_root
+
+# x86-64 syscall numbers of the new mount API.
+NEW_API = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+target = sys.argv[1]
+os.makedirs(target, exist_ok=True)
+fs = libc.syscall(430, b"tmpfs", 0)                                   # fsopen
+assert fs >= 0, ctypes.get_errno()
+assert libc.syscall(431, fs, 1, b"source", b"rtg-src", 0) == 0        # fsconfig SET_STRING source
+assert libc.syscall(431, fs, 6, None, None, 0) == 0                   # fsconfig CMD_CREATE
+mnt = libc.syscall(432, fs, 0, 0)                                     # fsmount
+assert mnt >= 0, ctypes.get_errno()
+assert libc.syscall(429, mnt, b"", -100, target.encode(), 4) == 0     # move_mount F_EMPTY_PATH
+tree = libc.syscall(428, -100, b"/etc", 1)                            # open_tree CLONE
+assert tree >= 0, ctypes.get_errno()
+assert libc.syscall(429, tree, b"", -100, target.encode(), 4) == 0
+assert libc.syscall(430, b"rtg-nofs", 0) == -1                        # fsopen of an unknown type fails
+"""
+
+UFFD = """
+import os
+os.close(os.open("/dev/userfaultfd", os.O_RDONLY | os.O_CLOEXEC))
+try:
+    os.open("/dev/userfaultfd", os.O_RDONLY | os.O_DIRECTORY)
+except NotADirectoryError:
+    pass
+"""
+
+
+@pytest.fixture(scope="module")
+def sensor() -> Iterator[BpfSensor]:
+    require_root()
+    s = BpfSensor()
+    s.start()
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def _records_of(sensor: BpfSensor, args: list[str], want: int, kind: type) -> list[Record]:
+    proc = subprocess.run(args, check=False, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    pid = int(proc.stdout.split()[-1])  # the script prints its pid last (see _py)
+    got: list[Record] = []
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline and len(got) < want:
+        got += [r for r in sensor.poll(50) if isinstance(r, kind) and getattr(r, "pid", 0) == pid]
+    time.sleep(0.2)
+    got += [r for r in sensor.poll(50) if isinstance(r, kind) and getattr(r, "pid", 0) == pid]
+    return got
+
+
+def _py(script: str) -> str:
+    return script + "\nprint(os.getpid())\n"
+
+
+def test_new_mount_api_steps_carry_source_target_fstype(
+    sensor: BpfSensor, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    target = str(tmp_path_factory.mktemp("mnt") / "rtg-mnt")
+    recs = _records_of(sensor, ["unshare", "-m", sys.executable, "-c", _py(NEW_API), target], 8, MountRecord)
+    # unshare's own mount(2) (making / private) comes first; then the script's steps.
+    steps = [
+        (r.syscall, r.source, r.target, r.fstype, r.result >= 0)
+        for r in recs
+        if isinstance(r, MountRecord) and r.syscall != "mount"
+    ]
+    assert steps == [
+        ("fsopen", "", "", "tmpfs", True),
+        ("fsmount", "rtg-src", "", "tmpfs", True),
+        ("move_mount", "rtg-src", target, "tmpfs", True),
+        ("open_tree", "/etc", "", "", True),
+        ("move_mount", "/etc", target, "", True),
+        ("fsopen", "", "", "rtg-nofs", False),
+    ], steps
+
+
+def test_dev_userfaultfd_opens_are_reported_failed_or_not(sensor: BpfSensor) -> None:
+    recs = _records_of(sensor, [sys.executable, "-c", _py(UFFD)], 2, ProcOpRecord)
+    uffd = [(r.kind, r.arg1, r.result >= 0, r.result) for r in recs if isinstance(r, ProcOpRecord)]
+    assert [u[:3] for u in uffd] == [("userfaultfd", 1, True), ("userfaultfd", 1, False)], uffd
+    assert uffd[1][3] == -20  # ENOTDIR
