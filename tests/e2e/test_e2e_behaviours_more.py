@@ -198,3 +198,5 @@ def test_library_written_in_the_container_then_loaded_is_new_library_loaded(outc
     assert _context(lib)["ModifyingProcess"]["ExecutablePath"] == "/usr/bin/cp"
     assert lib["Service"]["RuntimeDetails"]["Process"]["Name"].startswith("python3")
     assert lib["Service"]["Count"] == 1
+    assert lib["Title"].startswith("A newly created or recently modified library was loaded in ")
+    assert LIB_PATH in lib["Description"]
