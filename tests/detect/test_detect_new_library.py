@@ -139,6 +139,16 @@ def test_installers_run_as_interpreter_scripts_and_their_descendants_are_benign(
     assert run([gxx, link, load(addon, name="node")], LIB)
 
 
+def test_installer_descent_is_carried_exec_by_exec_beyond_the_lineage() -> None:
+    chain = [exec_event("node", argv=["node", "/usr/bin/npm", "install"], pid=600)]
+    for depth in range(1, 12):
+        chain.append(exec_event("sh", pid=600 + depth, parent=ancestor("sh", pid=600 + depth - 1)))
+    # the linker's own lineage (cut short) names only the last shells, none of them an installer
+    link = file_event("/app/build/addon.node", name="ld", lineage=[ancestor("sh", pid=611)])
+    assert not run([*chain, link, load("/app/build/addon.node", name="node")], LIB)
+    assert run([*chain[1:], link, load("/app/build/addon.node", name="node")], LIB)
+
+
 def test_naming_an_installer_as_an_argument_does_not_make_an_installer() -> None:
     events = [file_event("/tmp/libx.so", name="cp", argv=["cp", "pip", "/tmp/libx.so"]), load("/tmp/libx.so")]
     assert run(events, LIB)

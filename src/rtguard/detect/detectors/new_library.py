@@ -15,8 +15,9 @@ a package manager (dpkg, apt, rpm, apk, …), a language package installer (pip,
 pip``, uv, poetry, conda, npm, yarn, gem, …, also when run as an interpreter's script), or any
 process started by one (the compiler and linker building a native extension during ``pip
 install`` or ``npm install``), as ``_common.is_installer`` (shared with NewBinaryExecuted)
-recognises them; installers are also remembered by ``exec_id`` when they start, so that a
-descendant whose ancestors are only named ``node`` or ``python3`` is still known. A write is
+recognises them; installers are also remembered by ``exec_id`` when they start, and so is
+every process their descendants exec (through the parent's exec id), so that a descendant
+whose ancestors are only named ``node`` or ``python3`` is still known. A write is
 judged when it happens. This follows NewBinaryExecuted (package installs are not "new
 binaries") and GuardDuty's "only suspicious instances": installing software at runtime is not
 a library hijack, and an attacker who installs a package is not seen by this type. Programs that unpack their own native code to a temporary directory and load it
@@ -29,12 +30,34 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-from rtguard.detect.detectors._common import BoundedMap, is_installer, iso_time
-from rtguard.model.events import Event, EventKind, FilePayload, LibraryPayload
+from rtguard.detect.detectors._common import INSTALLERS, BoundedMap, is_installer, iso_time
+from rtguard.model.events import Event, EventKind, FilePayload, LibraryPayload, Process
 from rtguard.model.findings import Detection
 
 FINDING_TYPE: Final = "Execution:Runtime/NewLibraryLoaded"
 _WRITES: Final = frozenset({EventKind.FILE_WRITE, EventKind.FILE_RENAME, EventKind.FILE_LINK})
+
+
+_INTERPRETERS: Final = ("node", "nodejs", "python", "ruby", "php", "perl", "env")
+_PIP_MODULES: Final = frozenset({"pip", "pip3", "ensurepip", "uv", "poetry", "conda"})
+
+
+def _starts_installer(p: Process) -> bool:
+    """The exec itself starts an installer (name, argv[0], an interpreter's script or ``-m``);
+    the cheap test run on every exec (ancestors are handled through the parent's exec id)."""
+    if p.name in INSTALLERS:
+        return True
+    argv = p.argv
+    if not argv:
+        return False
+    first = argv[0].rsplit("/", 1)[-1]
+    if first in INSTALLERS:
+        return True
+    if len(argv) < 2 or not (first.startswith(_INTERPRETERS) or p.name.startswith(_INTERPRETERS)):
+        return False
+    if argv[1].rsplit("/", 1)[-1] in INSTALLERS:
+        return True
+    return any(argv[i] == "-m" and argv[i + 1] in _PIP_MODULES for i in range(1, len(argv) - 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +97,9 @@ class NewLibraryDetector:
             return []
         payload = event.payload
         if event.kind is EventKind.PROCESS_EXEC:
-            if state.is_installer(event):
-                state.installers.put(event.process.exec_id, True)
+            p = event.process
+            if (p.parent_exec_id and state.installers.get(p.parent_exec_id)) or _starts_installer(p):
+                state.installers.put(p.exec_id, True)
             return []
         if isinstance(payload, FilePayload):
             path = payload.target_path if event.kind is not EventKind.FILE_WRITE else payload.path
