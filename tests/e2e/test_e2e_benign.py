@@ -7,36 +7,49 @@ do every day:
 - package installs without the internet: a .deb built at test time with ``dpkg-deb --build``
   (a maintainer ``postinst`` that creates a system user and group, a conffile, a cron.d file
   and an ELF program shipped by the package), installed with ``dpkg -i`` and with
-  ``apt-get install ./x.deb``, then the packaged program is run; a Python wheel built at test
-  time with ``pip wheel --no-index --no-build-isolation`` and installed with
-  ``pip install --no-index``, then its console script is run;
+  ``apt-get install ./x.deb`` (then purged), and the packaged program run; a wheel built at
+  test time with ``pip wheel --no-index --no-build-isolation`` (with a native program in its
+  data/bin, as cmake or ruff wheels have) installed with ``pip install --no-index``, then its
+  console script and native program run; ``npm pack`` and ``npm install`` (offline) of a local
+  package with a postinstall script, then its bin run through ``npx``;
 - compiling: ``make -j2`` of a small C project and ``g++`` of a C++ file. The outputs are not
   run: running a program compiled inside the container after it started is exactly GuardDuty's
   Execution:Runtime/NewBinaryExecuted, and attackers build exploits in containers the same way,
   so no "compiled here" exemption exists;
-- a web server under load: ``python3 -m http.server`` answering 400 requests from 8 client
-  threads over loopback, and a Node http server answering 300 keep-alive requests;
-- shell scripts: pipelines, subshells, loops, here-documents, find/xargs/sed/awk/tar/gzip;
+- web servers under load: ``python3 -m http.server --cgi`` answering 400 requests from 8
+  client threads over loopback plus a shell CGI script, and a Node http server answering 300
+  keep-alive requests, then shelling out (``exec``, ``spawn sh script``, ``execFile script``);
+- shell scripts: pipelines, subshells, loops, here-documents, find/xargs/sed/awk/tar/gzip,
+  run by sh and bash, as root and as an ordinary user (uid 1000);
 - scheduled jobs: ``busybox crond -f`` with its own crontab directory (started first, so the
   minute boundary passes while the other workloads run; the wait is at most ~61 s after the
   container starts), and ``run-parts`` over a cron.daily-style directory as cron's
-  ``/etc/crontab`` does;
-- programs: Python (threads, multiprocessing, subprocess, sqlite3, ctypes), Node (JIT-heavy
-  loops) and Java (``javac`` then ``java`` with JIT warm-up loops). A language whose binary is
-  absent is skipped with its name.
+  ``/etc/crontab`` does, whose job compresses and expires the application's rotated logs;
+- programs: Python (threads, multiprocessing, subprocess, sqlite3, ctypes, a logging
+  RotatingFileHandler under /var/log/<app>/), Node (JIT-heavy loops) and Java (``javac`` then
+  ``java`` with JIT warm-up loops, C2 and C1-only). A language whose binary is absent is
+  skipped with its name.
 
 The crontab, sources and scripts are part of the "image" (written to the upper layer before the
 container starts), as in a real image; everything else is produced inside the running container.
 The container ends with a marker (``cp /bin/true /tmp/marker && /tmp/marker``): its
 NewBinaryExecuted finding proves the pipeline delivered this container's events, and it must be
-the only finding. Each workload is a test (so a failing step names itself); the last test runs
-any workload that did not run yet, so it never passes on an idle container.
+the only finding (the programs the workloads install are copies of other binaries, so none
+shares the marker's hash and aggregation key). Each workload is a test (so a failing step names
+itself); the last test runs any workload that did not run yet, so it never passes on an idle
+container. A strict xfail shows a known gap of the sensor (writes outside its watched
+prefixes) in a second container.
 
-Decisions (documented in ``docs/rules.md``): ``useradd``/``groupadd`` run by a package's
-maintainer script (dpkg or apt is an ancestor) is not Persistence:Runtime/SuspiciousCommand,
-because creating the package's system user is what Debian policy asks maintainer scripts to
-do; the same command outside a package manager still is. Network only on the container's own
-loopback. Privileged: on CI a missing capability fails the test (``rtguard.testing.privilege``).
+False positives this suite found, fixed in the detections with regression tests in
+``tests/detect/test_detect_benign_regressions.py`` (decisions in ``docs/rules.md``): Node
+services shelling out were ReverseShell (socketpair stdio) and CGI scripts were
+SuspiciousShellCreated; an application's own log rotation was DefenseEvasion
+SensitiveFileModified; a native program installed by ``python3 -m pip`` was NewBinaryExecuted.
+``useradd``/``groupadd`` run by a package's maintainer script is deliberately not
+Persistence:Runtime/SuspiciousCommand (Debian policy asks maintainer scripts to create the
+package's system user); the same command outside a package manager still is. Network only on
+the container's own loopback. Privileged: on CI a missing capability fails the test
+(``rtguard.testing.privilege``).
 """
 
 from __future__ import annotations
@@ -49,6 +62,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 
 from rtguard.testing.containers import RuncContainer, new_container_id
@@ -77,6 +91,7 @@ DOCKER_CAPS = [
     "CAP_AUDIT_WRITE",
 ]
 CRON_WAIT = 75.0  # from container start: crond runs a job at the first minute boundary
+MARKER_MAX_WAIT = 180.0  # only while the agent drains a backlog (see _marker_findings)
 
 # --- the "image": sources and scripts present before the container starts -----------------
 
@@ -124,7 +139,7 @@ chmod 0755 $d/DEBIAN/postinst $d/DEBIAN/postrm
 echo /etc/rtg-demo.conf > $d/DEBIAN/conffiles
 echo 'listen=127.0.0.1' > $d/etc/rtg-demo.conf
 printf '# rtg-demo housekeeping\\n17 3 * * * rtgsvc /usr/bin/rtg-demo-hello\\n' > $d/etc/cron.d/rtg-demo
-install -m 0755 /bin/true $d/usr/bin/rtg-demo-true
+install -m 0755 /bin/echo $d/usr/bin/rtg-demo-echo
 printf '#!/bin/sh\\necho hello from rtg-demo\\n' > $d/usr/bin/rtg-demo-hello
 chmod 0755 $d/usr/bin/rtg-demo-hello
 echo 'demo' | gzip -9n > $d/usr/share/doc/rtg-demo/changelog.gz
@@ -132,7 +147,7 @@ dpkg-deb --root-owner-group --build $d /build/rtg-demo_1.0-1_all.deb
 sed -i 's/^Package: rtg-demo$/Package: rtg-demo2/' $d/DEBIAN/control
 sed -i 's/rtg-demo-/rtg-demo2-/' $d/etc/cron.d/rtg-demo
 mv $d/etc/cron.d/rtg-demo $d/etc/cron.d/rtg-demo2
-mv $d/usr/bin/rtg-demo-true $d/usr/bin/rtg-demo2-true
+mv $d/usr/bin/rtg-demo-echo $d/usr/bin/rtg-demo2-echo
 mv $d/usr/bin/rtg-demo-hello $d/usr/bin/rtg-demo2-hello
 mv $d/usr/share/doc/rtg-demo $d/usr/share/doc/rtg-demo2
 echo /etc/rtg-demo2.conf > $d/DEBIAN/conffiles
@@ -145,7 +160,7 @@ set -eu
 dpkg -i /build/rtg-demo_1.0-1_all.deb
 getent passwd rtgsvc
 test "$(stat -c %U /var/lib/rtg-demo)" = rtgsvc
-/usr/bin/rtg-demo-true
+/usr/bin/rtg-demo-echo installed | grep -qx installed
 rtg-demo-hello
 dpkg -s rtg-demo | grep -q 'Status: install ok installed'
 """
@@ -154,10 +169,10 @@ dpkg -s rtg-demo | grep -q 'Status: install ok installed'
 APT_INSTALL = """\
 set -eu
 apt-get -y install /build/rtg-demo2_1.0-1_all.deb
-/usr/bin/rtg-demo2-true
+/usr/bin/rtg-demo2-echo installed | grep -qx installed
 rtg-demo2-hello
 dpkg --purge rtg-demo2
-test ! -e /usr/bin/rtg-demo2-true
+test ! -e /usr/bin/rtg-demo2-echo
 """
 
 PY_PROJECT = """\
@@ -194,14 +209,14 @@ PIP_INSTALL = f"""\
 set -eu
 cp -r /opt/src/py /build/py
 cd /build/py
-mkdir -p native && cp /bin/true native/rtgdemo-native
+mkdir -p native && cp /usr/bin/printenv native/rtgdemo-native
 {PY} -m pip wheel --no-index --no-build-isolation --no-deps -w /build/wheels . -q
 ls /build/wheels/rtgdemo-0.1.0-*.whl
 {PY} -m pip install --no-index --find-links /build/wheels --break-system-packages \\
     --root-user-action=ignore -q rtgdemo
 rtgdemo
 {PY} -c 'import rtgdemo; rtgdemo.main()'
-/usr/local/bin/rtgdemo-native
+/usr/local/bin/rtgdemo-native HOME | grep -qx /root
 """
 
 C_MAKEFILE = """\
@@ -593,6 +608,7 @@ IMAGE_FILES: dict[str, str | bytes] = {
 
 @dataclass
 class Stack:
+    server: ServerProcess
     agent: AgentProcess
     ecs: FakeEcsEndpoints
     cred: dict[str, str]
@@ -626,31 +642,34 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 aws_access_key_id=cred["aws_access_key_id"],
                 aws_secret_access_key=cred["aws_secret_access_key"],
             )
-            yield Stack(agent=agent, ecs=ecs, cred=cred, gd=gd)
+            yield Stack(server=server, agent=agent, ecs=ecs, cred=cred, gd=gd)
         finally:
             agent.stop()
             server.stop()
 
 
-@pytest.fixture(scope="module")
-def box(stack: Stack) -> Iterator[Box]:
+def _container(stack: Stack, family: str, files: dict[str, str | bytes]) -> RuncContainer:
     cid = new_container_id()
     task = stack.ecs.add_task(
         FakeEcsTask(
             cluster="prod",
-            family="benign-workloads",
+            family=family,
             containers=[FakeEcsContainer(docker_id=cid, name="app", image="public.ecr.aws/acme/app:1")],
         )
     )
-    container = RuncContainer(
+    return RuncContainer(
         task_id=task.task_id,
         container_id=cid,
         capabilities=DOCKER_CAPS,
         no_new_privileges=False,
-        files=IMAGE_FILES,
+        files=files,
         upper_size="2g",
     )
-    with container:
+
+
+@pytest.fixture(scope="module")
+def box(stack: Stack) -> Iterator[Box]:
+    with _container(stack, "benign-workloads", IMAGE_FILES) as container:
         state = Box(container=container, started=time.monotonic())
         # crond first: its first job runs at the next minute boundary while the rest works.
         container.spawn(
@@ -696,6 +715,15 @@ def _shell(box: Box) -> None:
     _sh(box, "shell", "bash /opt/src/sh/report.sh | grep -q 'script ok 10 4'")
 
 
+def _nonroot(box: Box) -> None:
+    """An ECS task running as an ordinary user (``user: 1000``): a script and a Python program."""
+    t0 = time.monotonic()
+    script = f"id -u | grep -qx 1000 && sh /opt/src/sh/report.sh && {PY} /opt/src/py/app.py"
+    out = box.container.exec(["sh", "-c", script], user=(1000, 1000), timeout=120)
+    box.ran["nonroot"] = time.monotonic() - t0
+    assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-2000:])
+
+
 def _python(box: Box) -> None:
     assert "python ok 8" in _sh(box, "python", f"{PY} /opt/src/py/app.py")
 
@@ -718,12 +746,13 @@ def _java(box: Box) -> None:
 
 def _scheduled(box: Box) -> None:
     _sh(box, "scheduled", "chmod 0755 /opt/src/cron.daily/reports && " + SCHEDULED)
-    deadline = box.started + CRON_WAIT
-    while time.monotonic() < deadline:
+    t0 = time.monotonic()
+    while True:
         out = box.container.exec(["sh", "-c", "cat /var/tmp/cron.out 2>/dev/null"], timeout=30)
-        if "tick" in out.stdout:
+        if "tick" in out.stdout or time.monotonic() > box.started + CRON_WAIT:
             break
         time.sleep(0.5)
+    box.ran["cron wait"] = time.monotonic() - t0
     log = box.container.exec(["sh", "-c", "cat /var/tmp/crond.log 2>/dev/null"], timeout=30).stdout
     assert "tick" in out.stdout, f"crond ran no job within {CRON_WAIT} s of the start: {log[-2000:]}"
 
@@ -735,6 +764,7 @@ WORKLOADS: dict[str, tuple[Callable[[Box], None], tuple[str, ...]]] = {
     "web": (_web, ()),
     "shell": (_shell, ("find", "xargs", "sed", "awk", "tar", "gzip", "bash")),
     "python": (_python, ()),
+    "nonroot": (_nonroot, ()),
     "logs": (_logs, ()),
     "node": (_node, ("node",)),
     "npm": (_npm, ("node", "npm", "npx")),
@@ -791,31 +821,98 @@ def _describe(found: dict[str, list[dict[str, Any]]]) -> list[str]:
     return lines
 
 
+def _spooled(stack: Stack) -> int:
+    spool = stack.agent.spool_dir
+    return len(list(spool.glob("*.batch"))) if spool.is_dir() else 0
+
+
+def _marker_findings(stack: Stack, container: RuncContainer) -> tuple[dict[str, list[dict[str, Any]]], float]:
+    """Run the marker, wait for its finding; every finding of the container and the latency.
+
+    The agent sees the whole machine: when other work floods it, it spools batches to disk and
+    delivers them later. The wait is 40 s, extended (up to MARKER_MAX_WAIT) while the agent
+    still holds a backlog that shrinks.
+    """
+    marker = container.exec(["sh", "-c", "cp /bin/true /tmp/marker && /tmp/marker"], timeout=30)
+    assert marker.returncode == 0, marker.stderr
+    t0 = time.monotonic()
+    det = stack.cred["detector_id"]
+    found: dict[str, list[dict[str, Any]]] = {}
+    deadline = t0 + 40
+    backlog = _spooled(stack)
+    while time.monotonic() < min(deadline, t0 + MARKER_MAX_WAIT):
+        found = _findings_of(stack.gd, det, container.container_id)
+        paths = [
+            f["Service"]["RuntimeDetails"]["Process"]["ExecutablePath"] for f in found.get(NEW_BINARY, [])
+        ]
+        if "/tmp/marker" in paths:
+            return found, time.monotonic() - t0
+        time.sleep(0.5)
+        now_spooled = _spooled(stack)
+        if 0 < now_spooled < backlog:
+            deadline = max(deadline, time.monotonic() + 20)
+        backlog = now_spooled
+    # not an AssertionError: a pipeline that lost the marker is not a known gap either
+    raise TimeoutError(f"the marker's finding never arrived; got {_describe(found)}; {_pipeline(stack)}")
+
+
+def _pipeline(stack: Stack) -> str:
+    """What the agent still holds and what the server counted: for a lost marker's message."""
+    spooled = _spooled(stack)
+    try:
+        metrics = httpx.get(stack.server.url + "/metrics", timeout=5).text
+    except httpx.HTTPError as exc:
+        metrics = f"metrics: {exc}"
+    wanted = ("drop", "spool", "batch", "ingest", "lag", "queue", "pending", "events")
+    lines = [ln for ln in metrics.splitlines() if not ln.startswith("#") and any(w in ln for w in wanted)]
+    log = stack.agent.log.read_text(errors="replace")[-1500:] if stack.agent.log.exists() else ""
+    return f"agent spool: {spooled} batches; server metrics: {lines[:40]}; agent log tail: {log}"
+
+
 def test_benign_workloads_produce_only_the_marker_finding(stack: Stack, box: Box) -> None:
     for name, (func, binaries) in WORKLOADS.items():
         if name not in box.ran and name not in box.skipped and _need(*binaries) is None:
             box.ran[name] = 0.0
             func(box)
     assert box.ran, "no workload ran"
-    marker = box.container.exec(["sh", "-c", "cp /bin/true /tmp/marker && /tmp/marker"], timeout=30)
-    assert marker.returncode == 0, marker.stderr
-    det = stack.cred["detector_id"]
-    cid = box.container.container_id
-    deadline = time.monotonic() + 40
-    found: dict[str, list[dict[str, Any]]] = {}
-    while time.monotonic() < deadline:
-        found = _findings_of(stack.gd, det, cid)
-        if any(
-            f["Service"]["RuntimeDetails"]["Process"]["ExecutablePath"] == "/tmp/marker"
-            for f in found.get(NEW_BINARY, [])
-        ):
-            break
-        time.sleep(0.5)
-    timings = {k: round(v, 1) for k, v in box.ran.items()}
+    found, latency = _marker_findings(stack, box.container)
+    timings = {k: round(v, 1) for k, v in box.ran.items()} | {"marker latency": round(latency, 1)}
     assert set(found) == {NEW_BINARY}, (_describe(found), timings)
     (only,) = found[NEW_BINARY]
     assert only["Service"]["RuntimeDetails"]["Process"]["ExecutablePath"] == "/tmp/marker", (
         _describe(found),
         timings,
     )
-    print("benign workloads:", timings, "skipped:", box.skipped)
+    print("benign workloads (s):", timings, "skipped:", box.skipped)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="known gap: the kernel sensor reports file writes only under DEFAULT_FILE_PREFIXES "
+    "(/usr/, /etc/, /tmp/, ...; not /opt/, /app/, /srv/), so a program pip installs under "
+    "/opt is seen only as 'written after start', without its installer, and its run is "
+    "reported as NewBinaryExecuted",
+)
+def test_program_installed_by_pip_outside_the_watched_prefixes(stack: Stack, box: Box) -> None:
+    missing = _need("pip3")
+    if missing:
+        pytest.skip(missing)
+    _run(box, "pip")
+    wheels = box.container.rootfs / "build" / "wheels"
+    (wheel,) = wheels.glob("rtgdemo-0.1.0-*.whl")
+    files: dict[str, str | bytes] = {f"/build/wheels/{wheel.name}": wheel.read_bytes()}
+    with _container(stack, "benign-pip-prefix", files) as container:
+        script = (
+            f"set -eu; {PY} -m pip install --no-index --find-links /build/wheels --prefix /opt/app "
+            "--ignore-installed --break-system-packages --root-user-action=ignore -q rtgdemo; "
+            '"$(find /opt/app -name rtgdemo-native -type f)" HOME'
+        )
+        out = container.exec(["sh", "-c", script], timeout=120)
+        if out.returncode != 0:
+            raise RuntimeError(f"pip install --prefix failed: {out.stderr[-2000:]}")
+        found, _ = _marker_findings(stack, container)
+    paths = sorted(
+        f["Service"]["RuntimeDetails"]["Process"]["ExecutablePath"] for f in found.get(NEW_BINARY, [])
+    )
+    assert set(found) == {NEW_BINARY} and paths == ["/tmp/marker"], _describe(found)
