@@ -120,9 +120,10 @@ def _parser() -> argparse.ArgumentParser:
     from rtguard.ecs.cli import add_parser as _add_ecs_parser
 
     _add_ecs_parser(sub)
-    from rtguard.intel.cli import add_parser as _add_intel_parser
-
-    _add_intel_parser(sub)
+    # `intel` parses its own arguments when it runs: its module pulls in feed parsing and an
+    # HTTP client, which the agent (sharing this entry point) must not load.
+    i = sub.add_parser("intel", help="threat-intelligence feeds (see docs/threat-intel.md)", add_help=False)
+    i.add_argument("intel_args", nargs=argparse.REMAINDER)
     return p
 
 
@@ -230,14 +231,21 @@ def _run_ecs(args: argparse.Namespace) -> int:
 
 
 def _run_intel(args: argparse.Namespace) -> int:
-    from rtguard.intel.cli import run
+    from rtguard.intel.cli import add_parser, run
 
-    return run(args)
+    p = argparse.ArgumentParser(prog="rtguard")
+    add_parser(p.add_subparsers(dest="command", required=True))
+    return run(p.parse_args(["intel", *args.intel_args]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rtguard`` command."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "intel":  # intel parses its own arguments (see _parser)
+        args.intel_args = [*args.intel_args, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logs.setup(args.log_level)
     handlers = {
         "server": _run_server,

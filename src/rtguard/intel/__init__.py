@@ -2,12 +2,33 @@
 loading them from a file path or an http(s) URL, and the ``IntelView`` the detection side asks
 "is this IP trusted / is this IP or domain a known threat?".
 
-Importing this package must not fetch anything.
+Importing this package must not fetch anything, and must stay light: the names below are
+loaded on first use, so that the command line (which registers ``rtguard intel``) and the
+agent do not pull the store, HTTP clients or the database driver in.
 """
 
-from rtguard.intel.load import IntelLoadError, load_location
-from rtguard.intel.parse import IntelEntries, IntelParseError, parse_list, parse_stix, parse_txt
-from rtguard.intel.view import IntelView, StoreIntelProvider, ThreatMatch
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rtguard.intel.load import IntelLoadError, load_location
+    from rtguard.intel.parse import IntelEntries, IntelParseError, parse_list, parse_stix, parse_txt
+    from rtguard.intel.view import IntelView, StoreIntelProvider, ThreatMatch
+
+_WHERE = {
+    "IntelLoadError": "load",
+    "load_location": "load",
+    "IntelEntries": "parse",
+    "IntelParseError": "parse",
+    "parse_list": "parse",
+    "parse_stix": "parse",
+    "parse_txt": "parse",
+    "IntelView": "view",
+    "StoreIntelProvider": "view",
+    "ThreatMatch": "view",
+}
 
 __all__ = [
     "IntelEntries",
@@ -21,3 +42,10 @@ __all__ = [
     "parse_stix",
     "parse_txt",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rtguard.intel' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"rtguard.intel.{module}"), name)

@@ -40,8 +40,6 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-import httpx
-
 from rtguard.intel.feed import CATEGORIES, FEED_VERSION, TOR_ROLES, BuiltinFeed, normalize_query_name
 from rtguard.intel.parse import normalize_domain
 
@@ -153,6 +151,8 @@ def fetch(url: str, *, max_bytes: int = MAX_FEED_BYTES, timeout: float = 30.0) -
         if len(data) > max_bytes:
             raise FeedUpdateError(too_big)
         return data
+    import httpx  # here, not at the top: the command line must not load an HTTP client to start
+
     chunks: list[bytes] = []
     size = 0
     deadline = time.monotonic() + 10 * timeout
