@@ -9,9 +9,11 @@ do every day:
   and an ELF program shipped by the package), installed with ``dpkg -i`` and with
   ``apt-get install ./x.deb`` (then purged), and the packaged program run; a wheel built at
   test time with ``pip wheel --no-index --no-build-isolation`` (with a native program in its
-  data/bin, as cmake or ruff wheels have) installed with ``pip install --no-index``, then its
-  console script and native program run; ``npm pack`` and ``npm install`` (offline) of a local
-  package with a postinstall script, then its bin run through ``npx``;
+  data/bin, as cmake or ruff wheels have, and a C extension module compiled by the build)
+  installed with ``pip install --no-index``, then its console script and native program run and
+  the extension imported; ``npm pack`` and ``npm install`` (offline, in ``/usr/src/app``) of a
+  local package with a postinstall script and a prebuilt Node-API addon, then its bin run
+  through ``npx`` and the addon loaded (NewLibraryLoaded must not fire for either library);
 - compiling: ``make -j2`` of a small C project and ``g++`` of a C++ file. The outputs are not
   run: running a program compiled inside the container after it started is exactly GuardDuty's
   Execution:Runtime/NewBinaryExecuted, and attackers build exploits in containers the same way,
@@ -196,6 +198,28 @@ packages = ["rtgdemo"]
 "bin" = ["native/rtgdemo-native"]
 """
 
+# A C extension module, compiled by the build backend during `pip wheel`.
+PY_SETUP = """\
+from setuptools import Extension, setup
+
+setup(ext_modules=[Extension("rtgdemo._fast", ["rtgdemo/_fast.c"])])
+"""
+
+PY_EXTENSION = """\
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+static PyObject *add(PyObject *self, PyObject *args) {
+    long a, b;
+    if (!PyArg_ParseTuple(args, "ll", &a, &b)) return NULL;
+    return PyLong_FromLong(a + b);
+}
+
+static PyMethodDef methods[] = {{"add", add, METH_VARARGS, "Add two integers."}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fast", NULL, -1, methods};
+PyMODINIT_FUNC PyInit__fast(void) { return PyModule_Create(&module); }
+"""
+
 PY_MODULE = """\
 import hashlib, json
 
@@ -214,9 +238,11 @@ mkdir -p native && cp /usr/bin/printenv native/rtgdemo-native
 ls /build/wheels/rtgdemo-0.1.0-*.whl
 {PY} -m pip install --no-index --find-links /build/wheels --break-system-packages \\
     --root-user-action=ignore -q rtgdemo
+cd /
 rtgdemo
 {PY} -c 'import rtgdemo; rtgdemo.main()'
 /usr/local/bin/rtgdemo-native HOME | grep -qx /root
+{PY} -c 'from rtgdemo import _fast; assert _fast.add(20, 22) == 42'
 """
 
 C_MAKEFILE = """\
@@ -522,6 +548,29 @@ NPM_CLI = """\
 console.log("rtg-demo cli", require("../index.js")([1, 2, 3]));
 """
 
+# A Node-API addon (C), compiled before `npm pack` as prebuilt addons are shipped.
+NPM_ADDON = """\
+#include <node_api.h>
+
+static napi_value Add(napi_env env, napi_callback_info info) {
+    size_t argc = 2;
+    napi_value args[2], out;
+    double a, b;
+    napi_get_cb_info(env, info, &argc, args, NULL, NULL);
+    napi_get_value_double(env, args[0], &a);
+    napi_get_value_double(env, args[1], &b);
+    napi_create_double(env, a + b, &out);
+    return out;
+}
+
+NAPI_MODULE_INIT() {
+    napi_value fn;
+    napi_create_function(env, "add", NAPI_AUTO_LENGTH, Add, NULL, &fn);
+    napi_set_named_property(env, exports, "add", fn);
+    return exports;
+}
+"""
+
 NPM_POSTINSTALL = """\
 require("fs").writeFileSync(require("path").join(__dirname, "installed.txt"), "ok");
 """
@@ -532,13 +581,17 @@ export npm_config_update_notifier=false npm_config_audit=false npm_config_fund=f
 export npm_config_offline=true npm_config_cache=/build/npm-cache
 cp -r /opt/src/npm /build/npm-src
 cd /build/npm-src
+mkdir -p build/Release
+gcc -shared -fPIC -O2 -I/usr/include/node -o build/Release/addon.node addon.c
 npm pack --silent --pack-destination /build
-mkdir -p /build/npm-app && cd /build/npm-app
+# WORKDIR /usr/src/app, as the Node.js Dockerfile guide has it
+mkdir -p /usr/src/app && cd /usr/src/app
 echo '{"name": "app", "version": "1.0.0", "private": true}' > package.json
 npm install --silent /build/rtg-demo-1.0.0.tgz
 test "$(cat node_modules/rtg-demo/installed.txt)" = ok
 npx --no-install rtg-demo | grep -q 'rtg-demo cli 6'
 node -e 'console.log(require("rtg-demo")([4, 5]))' | grep -q 9
+node -e 'console.log(require("rtg-demo/build/Release/addon.node").add(20, 22))' | grep -qx 42
 """
 
 HOOK = """\
@@ -584,6 +637,8 @@ IMAGE_FILES: dict[str, str | bytes] = {
     "/opt/src/deb/postrm": DEB_POSTRM,
     "/opt/src/py/pyproject.toml": PY_PROJECT,
     "/opt/src/py/rtgdemo/__init__.py": PY_MODULE,
+    "/opt/src/py/setup.py": PY_SETUP,
+    "/opt/src/py/rtgdemo/_fast.c": PY_EXTENSION,
     "/opt/src/c/Makefile": C_MAKEFILE,
     "/opt/src/c/stats.h": C_STATS_H,
     "/opt/src/c/stats.c": C_STATS,
@@ -600,6 +655,7 @@ IMAGE_FILES: dict[str, str | bytes] = {
     "/opt/src/npm/index.js": NPM_INDEX,
     "/opt/src/npm/bin/cli.js": NPM_CLI,
     "/opt/src/npm/postinstall.js": NPM_POSTINSTALL,
+    "/opt/src/npm/addon.c": NPM_ADDON,
     "/opt/src/sh/status.cgi": STATUS_CGI,
     "/var/spool/cron/crontabs/root": CRONTAB,
     "/opt/src/cron.daily/reports": CRON_DAILY,
