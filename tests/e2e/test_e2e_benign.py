@@ -4,10 +4,12 @@ One runc container named like an ECS task (``/ecs/<task>/<container>``, Docker's
 capability set, as an ECS task gets) runs, with ``runc exec``, what services and build jobs
 do every day:
 
-- package installs without the internet: a .deb built at test time with ``dpkg-deb --build``
-  (a maintainer ``postinst`` that creates a system user and group, a conffile, a cron.d file
-  and an ELF program shipped by the package), installed with ``dpkg -i`` and with
-  ``apt-get install ./x.deb`` (then purged), and the packaged program run; a wheel built at
+- package installs without the internet: two .debs built at test time with ``dpkg-deb
+  --build`` (maintainer scripts as debhelper writes them: create a system user and group,
+  register an alternative, enable the systemd unit and the init script; a conffile, a cron.d
+  file, an ELF program, and a shared library with the ldconfig trigger), installed with ``dpkg
+  -i`` and with ``apt-get install ./x.deb`` (then purged), the packaged program run and the
+  library loaded; a wheel built at
   test time with ``pip wheel --no-index --no-build-isolation`` (with a native program in its
   data/bin, as cmake or ruff wheels have, and a C extension module compiled by the build)
   installed with ``pip install --no-index``, then its console script and native program run and
@@ -98,27 +100,42 @@ MARKER_MAX_WAIT = 180.0  # only while the agent drains a backlog (see _marker_fi
 # --- the "image": sources and scripts present before the container starts -----------------
 
 DEB_CONTROL = """\
-Package: rtg-demo
+Package: @PKG@
 Version: 1.0-1
 Section: misc
 Priority: optional
-Architecture: all
+Architecture: @ARCH@
 Maintainer: rtguard tests <tests@example.invalid>
 Description: rtguard benign-suite demo package
- A package with a maintainer script that creates a system user.
+ A package with a service, a shared library and maintainer scripts that create a system user.
 """
 
-# What Debian maintainer scripts do (policy 9.2.1): create the package's system user and group,
-# own its state directory.
+# What Debian maintainer scripts do (policy 9.2.1, and the snippets debhelper generates): create
+# the package's system user and group, own its state directory, register an alternative, enable
+# the systemd unit and the init script.
 DEB_POSTINST = """\
 #!/bin/sh
 set -e
+pkg="$DPKG_MAINTSCRIPT_PACKAGE"
 if [ "$1" = configure ]; then
     getent group rtgsvc >/dev/null || groupadd --system rtgsvc
     getent passwd rtgsvc >/dev/null || useradd --system --gid rtgsvc --no-create-home \\
         --home-dir /nonexistent --shell /usr/sbin/nologin rtgsvc
-    mkdir -p /var/lib/rtg-demo
-    chown rtgsvc:rtgsvc /var/lib/rtg-demo
+    mkdir -p "/var/lib/$pkg"
+    chown rtgsvc:rtgsvc "/var/lib/$pkg"
+    update-alternatives --quiet --install /usr/bin/rtg-hello rtg-hello "/usr/bin/$pkg-hello" 50
+    deb-systemd-helper unmask "$pkg.service" >/dev/null || true
+    deb-systemd-helper enable "$pkg.service" >/dev/null || true
+    update-rc.d "$pkg" defaults >/dev/null
+fi
+exit 0
+"""
+
+DEB_PRERM = """\
+#!/bin/sh
+set -e
+if [ "$1" = remove ]; then
+    update-alternatives --quiet --remove rtg-hello "/usr/bin/$DPKG_MAINTSCRIPT_PACKAGE-hello"
 fi
 exit 0
 """
@@ -126,55 +143,103 @@ exit 0
 DEB_POSTRM = """\
 #!/bin/sh
 set -e
+pkg="$DPKG_MAINTSCRIPT_PACKAGE"
 if [ "$1" = purge ]; then
-    rm -rf /var/lib/rtg-demo
+    update-rc.d "$pkg" remove >/dev/null
+    deb-systemd-helper purge "$pkg.service" >/dev/null || true
+    rm -rf "/var/lib/$pkg"
 fi
 exit 0
 """
 
-BUILD_DEB = """\
-set -eu
-d=/build/rtg-demo
-mkdir -p $d/DEBIAN $d/usr/bin $d/etc/cron.d $d/usr/share/doc/rtg-demo
-cp /opt/src/deb/control /opt/src/deb/postinst /opt/src/deb/postrm $d/DEBIAN/
-chmod 0755 $d/DEBIAN/postinst $d/DEBIAN/postrm
-echo /etc/rtg-demo.conf > $d/DEBIAN/conffiles
-echo 'listen=127.0.0.1' > $d/etc/rtg-demo.conf
-printf '# rtg-demo housekeeping\\n17 3 * * * rtgsvc /usr/bin/rtg-demo-hello\\n' > $d/etc/cron.d/rtg-demo
-install -m 0755 /bin/echo $d/usr/bin/rtg-demo-echo
-printf '#!/bin/sh\\necho hello from rtg-demo\\n' > $d/usr/bin/rtg-demo-hello
-chmod 0755 $d/usr/bin/rtg-demo-hello
-echo 'demo' | gzip -9n > $d/usr/share/doc/rtg-demo/changelog.gz
-dpkg-deb --root-owner-group --build $d /build/rtg-demo_1.0-1_all.deb
-sed -i 's/^Package: rtg-demo$/Package: rtg-demo2/' $d/DEBIAN/control
-sed -i 's/rtg-demo-/rtg-demo2-/' $d/etc/cron.d/rtg-demo
-mv $d/etc/cron.d/rtg-demo $d/etc/cron.d/rtg-demo2
-mv $d/usr/bin/rtg-demo-echo $d/usr/bin/rtg-demo2-echo
-mv $d/usr/bin/rtg-demo-hello $d/usr/bin/rtg-demo2-hello
-mv $d/usr/share/doc/rtg-demo $d/usr/share/doc/rtg-demo2
-echo /etc/rtg-demo2.conf > $d/DEBIAN/conffiles
-mv $d/etc/rtg-demo.conf $d/etc/rtg-demo2.conf
-dpkg-deb --root-owner-group --build $d /build/rtg-demo2_1.0-1_all.deb
+DEB_SERVICE = """\
+[Unit]
+Description=rtguard demo service
+
+[Service]
+User=rtgsvc
+ExecStart=/usr/bin/@PKG@-hello
+
+[Install]
+WantedBy=multi-user.target
 """
 
-INSTALL_DEB = """\
+DEB_INITD = """\
+#!/bin/sh
+### BEGIN INIT INFO
+# Provides:          @PKG@
+# Required-Start:    $remote_fs
+# Required-Stop:     $remote_fs
+# Default-Start:     2 3 4 5
+# Default-Stop:      0 1 6
+# Short-Description: rtguard demo service
+### END INIT INFO
+case "$1" in
+    start|stop|restart|force-reload|status) exit 0 ;;
+    *) echo "Usage: $0 {start|stop|restart|force-reload|status}" >&2; exit 3 ;;
+esac
+"""
+
+DEB_LIBRARY = """\
+int rtg_answer(void) { return 42; }
+"""
+
+# Two packages from one recipe: a service, a conffile, a cron.d file, an ELF program and a
+# script, and (first package only) a shared library with the ldconfig trigger.
+BUILD_DEB = """\
 set -eu
-dpkg -i /build/rtg-demo_1.0-1_all.deb
+arch=$(dpkg --print-architecture)
+multiarch=$(gcc -print-multiarch)
+gcc -shared -fPIC -O2 -Wl,-soname,librtgdemo.so.1 -o /build/librtgdemo.so.1 /opt/src/deb/librtgdemo.c
+build() {
+    p=$1
+    d=/build/$p
+    mkdir -p $d/DEBIAN $d/usr/bin $d/etc/cron.d $d/etc/init.d $d/lib/systemd/system $d/usr/share/doc/$p
+    sed -e "s/@PKG@/$p/g" -e "s/@ARCH@/$arch/" /opt/src/deb/control > $d/DEBIAN/control
+    install -m 0755 /opt/src/deb/postinst /opt/src/deb/prerm /opt/src/deb/postrm $d/DEBIAN/
+    printf '/etc/%s.conf\\n/etc/init.d/%s\\n' $p $p > $d/DEBIAN/conffiles
+    echo 'listen=127.0.0.1' > $d/etc/$p.conf
+    printf '# %s housekeeping\\n17 3 * * * rtgsvc /usr/bin/%s-hello\\n' $p $p > $d/etc/cron.d/$p
+    sed "s/@PKG@/$p/g" /opt/src/deb/service > $d/lib/systemd/system/$p.service
+    sed "s/@PKG@/$p/g" /opt/src/deb/initd > $d/etc/init.d/$p
+    chmod 0755 $d/etc/init.d/$p
+    install -m 0755 /bin/echo $d/usr/bin/$p-echo
+    printf '#!/bin/sh\\necho hello from %s\\n' $p > $d/usr/bin/$p-hello
+    chmod 0755 $d/usr/bin/$p-hello
+    if [ "$p" = rtg-demo ]; then
+        mkdir -p $d/usr/lib/$multiarch
+        install -m 0644 /build/librtgdemo.so.1 $d/usr/lib/$multiarch/
+        echo 'activate-noawait ldconfig' > $d/DEBIAN/triggers
+    fi
+    echo demo | gzip -9n > $d/usr/share/doc/$p/changelog.gz
+    dpkg-deb --root-owner-group --build $d /build/${p}_1.0-1.deb
+}
+build rtg-demo
+build rtg-demo2
+"""
+
+INSTALL_DEB = f"""\
+set -eu
+dpkg -i /build/rtg-demo_1.0-1.deb
 getent passwd rtgsvc
 test "$(stat -c %U /var/lib/rtg-demo)" = rtgsvc
+test -L /etc/systemd/system/multi-user.target.wants/rtg-demo.service
+ls /etc/rc2.d/S*rtg-demo
 /usr/bin/rtg-demo-echo installed | grep -qx installed
-rtg-demo-hello
+rtg-hello | grep -qx 'hello from rtg-demo'
+{PY} -c 'import ctypes; assert ctypes.CDLL("librtgdemo.so.1").rtg_answer() == 42'
 dpkg -s rtg-demo | grep -q 'Status: install ok installed'
 """
 
 # apt resolves and installs a local .deb without any index or network access.
 APT_INSTALL = """\
 set -eu
-apt-get -y install /build/rtg-demo2_1.0-1_all.deb
+apt-get -y install /build/rtg-demo2_1.0-1.deb
 /usr/bin/rtg-demo2-echo installed | grep -qx installed
 rtg-demo2-hello
 dpkg --purge rtg-demo2
 test ! -e /usr/bin/rtg-demo2-echo
+test ! -e /etc/systemd/system/multi-user.target.wants/rtg-demo2.service
 """
 
 PY_PROJECT = """\
@@ -634,7 +699,11 @@ if [ -d /var/log/rtg-app ]; then test -f /var/log/rtg-app/app.log.1.gz; fi
 IMAGE_FILES: dict[str, str | bytes] = {
     "/opt/src/deb/control": DEB_CONTROL,
     "/opt/src/deb/postinst": DEB_POSTINST,
+    "/opt/src/deb/prerm": DEB_PRERM,
     "/opt/src/deb/postrm": DEB_POSTRM,
+    "/opt/src/deb/service": DEB_SERVICE,
+    "/opt/src/deb/initd": DEB_INITD,
+    "/opt/src/deb/librtgdemo.c": DEB_LIBRARY,
     "/opt/src/py/pyproject.toml": PY_PROJECT,
     "/opt/src/py/rtgdemo/__init__.py": PY_MODULE,
     "/opt/src/py/setup.py": PY_SETUP,
