@@ -155,6 +155,9 @@ def _unlink(path: str, name: str = "gzip") -> Event:
         _rename("/var/log/app/app.log", "/var/log/app/app.log.2026-11-28_18-00"),
         _rename("/var/log/app/app.log", "/var/log/app/app.log-20261128", name="java"),
         _rename("/var/log/app/debug.log", "/var/log/app/debug.log.old", name="java"),
+        _rename("/var/log/app/app.log", "/var/log/app/app.2026-11-28.log", name="java"),  # logback
+        _rename("/var/log/app/app.log", "/var/log/app/app-11-28-2026-1.log.gz", name="java"),  # log4j2
+        _unlink("/var/log/app/app-2026-10-01-3.log", name="java"),
         _unlink("/var/log/app/app.log.1"),  # gzip of a rotated log
         _unlink("/var/log/app/app.log.3", name="python3"),  # the oldest backup expired
         _unlink("/var/log/app/app.log.4.gz", name="find"),
@@ -171,6 +174,8 @@ def test_an_application_rotating_its_own_logs_is_not_log_tampering(change: Event
         _unlink("/var/log/app/app.log", name="rm"),  # the live log removed
         _rename("/var/log/app/app.log", "/tmp/x", name="mv"),  # moved away
         _rename("/var/log/app/app.log", "/var/log/app/.hidden", name="mv"),
+        _rename("/var/log/app/app.log", "/var/log/app/app.log.txt", name="mv"),
+        _unlink("/var/log/app/error.log", name="python3"),
         _rename("/var/log/auth.log", "/var/log/auth.log.1", name="mv"),  # system logs: never exempt
         _unlink("/var/log/auth.log.1", name="rm"),
         _unlink("/var/log/wtmp.1", name="rm"),
