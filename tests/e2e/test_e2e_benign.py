@@ -31,8 +31,9 @@ do every day:
   ``/etc/crontab`` does, whose job compresses and expires the application's rotated logs;
 - programs: Python (threads, multiprocessing, subprocess, sqlite3, ctypes, a logging
   RotatingFileHandler under /var/log/<app>/), Node (JIT-heavy loops) and Java (``javac`` then
-  ``java`` with JIT warm-up loops, C2 and C1-only). A language whose binary is absent is
-  skipped with its name.
+  ``java`` with JIT warm-up loops, C2 and C1-only, then ``jps``, ``jcmd`` and ``jstack``
+  against a running JVM through the attach API). A language whose binary is absent is skipped
+  with its name.
 
 The crontab, sources and scripts are part of the "image" (written to the upper layer before the
 container starts), as in a real image; everything else is produced inside the running container.
@@ -487,6 +488,11 @@ public class Warm {
     }
 
     public static void main(String[] args) throws Exception {
+        if (args.length > 0 && args[0].equals("serve")) {  // a long-running service to inspect
+            System.out.println("serving");
+            for (int i = 0; i < 300; i++) { work(i); Thread.sleep(100); }
+            return;
+        }
         long acc = 0;
         for (int round = 0; round < 60; round++) acc += work(round);  // JIT warm-up: C1 then C2
         acc += fib(27);
@@ -507,6 +513,16 @@ mkdir -p /build/java
 javac -d /build/java /opt/src/java/Warm.java
 java -Xmx128m -cp /build/java Warm
 java -Xmx128m -XX:TieredStopAtLevel=1 -cp /build/java Warm
+# what an operator does to a running JVM: list it, thread dump, heap and flags (attach API)
+java -Xmx128m -cp /build/java Warm serve > /tmp/serve.out &
+jvm=$!
+for i in $(seq 100); do grep -q serving /tmp/serve.out && break; sleep 0.1; done
+jps -l | grep -q Warm
+jcmd $jvm VM.version | grep -q OpenJDK
+jstack $jvm | grep -q '"main"'
+jcmd $jvm GC.heap_info > /dev/null
+kill $jvm
+wait $jvm || true
 """
 
 PY_PROGRAM = """\
