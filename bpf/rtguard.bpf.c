@@ -1361,6 +1361,27 @@ int rtg_enter_openat2(struct trace_event_raw_sys_enter *ctx)
 	return enter_open(how.flags, how.mode, (const char *)ctx->args[1]);
 }
 
+/*
+ * Write-open coalescing: a process that opens the same file for write again within
+ * RTG_COALESCE_NS of its last reported open is not reported again (counted in
+ * RTG_CNT_COALESCED instead), so a write storm costs one record per file, process and second
+ * rather than one per open. Keyed by inode: the check comes before the path walk.
+ */
+#define RTG_COALESCE_NS 1000000000ULL
+
+struct rtg_wopen_key {
+	__u64 ino;
+	__u32 dev;
+	__u32 tgid;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct rtg_wopen_key);
+	__type(value, __u64); /* ktime of the last reported open */
+} rtg_wopen_seen SEC(".maps");
+
 static __always_inline int exit_open(long ret)
 {
 	struct rtg_pending p;
@@ -1370,6 +1391,8 @@ static __always_inline int exit_open(long ret)
 	struct file *f;
 	struct inode *ino;
 	struct dentry *d;
+	struct rtg_wopen_key wkey = {};
+	__u64 now, *last;
 	__u16 hflags = 0;
 	__u32 pos, len;
 	int force = 0;
@@ -1404,6 +1427,15 @@ static __always_inline int exit_open(long ret)
 		bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(d, d_name.name));
 		force = name[0] == 'm' && name[1] == 'e' && name[2] == 'm' && name[3] == 0;
 	}
+	wkey.ino = BPF_CORE_READ(ino, i_ino);
+	wkey.dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	wkey.tgid = bpf_get_current_pid_tgid() >> 32;
+	now = bpf_ktime_get_ns();
+	last = bpf_map_lookup_elem(&rtg_wopen_seen, &wkey);
+	if (last && now - *last < RTG_COALESCE_NS) {
+		count(RTG_CNT_COALESCED);
+		return 0;
+	}
 	b = recbuf();
 	pb = pathbuf(0);
 	if (!b || !pb)
@@ -1415,6 +1447,7 @@ static __always_inline int exit_open(long ret)
 		count(RTG_CNT_FILTERED);
 		return 0;
 	}
+	bpf_map_update_elem(&rtg_wopen_seen, &wkey, &now, BPF_ANY);
 	len = RTG_PATH_MAX - pos;
 	((struct rtg_file *)b)->path_len = put_path(b, 0, pb, pos, len);
 	((struct rtg_file *)b)->path2_len = 0;

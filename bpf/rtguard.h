@@ -20,7 +20,7 @@
 
 /* Keep equal to bpf/ABI_VERSION (a test checks). */
 #define RTG_ABI_MAJOR 2
-#define RTG_ABI_MINOR 3
+#define RTG_ABI_MINOR 4
 #define RTG_ABI_PATCH 0
 #define RTG_ABI_VERSION_CODE ((RTG_ABI_MAJOR << 16) | (RTG_ABI_MINOR << 8) | RTG_ABI_PATCH)
 
@@ -125,6 +125,7 @@ enum rtg_counter {
 	RTG_CNT_WAKEUPS = 2,           /* records submitted with a forced consumer wakeup */
 	RTG_CNT_LOST_PENDING_FULL = 3, /* a syscall's enter could not be remembered for its exit */
 	RTG_CNT_FILTERED = 4,          /* syscalls seen but filtered out in the kernel (not lost) */
+	RTG_CNT_COALESCED = 5,         /* write-opens of a file the same process reported < 1 s ago (not lost) */
 	RTG_CNT_MAX = 8,
 };
 

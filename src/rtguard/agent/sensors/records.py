@@ -240,10 +240,13 @@ Record = (
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SensorStats:
-    """Counters a sensor reports: records delivered, and records lost by reason."""
+    """Counters a sensor reports: records delivered, records lost by reason, and events the sensor
+    folded into an earlier one on purpose (``coalesced``: repeated write-opens of a file by the same
+    process within a second; not a loss, but shown so that nobody mistakes it for silence)."""
 
     records: int = 0
     lost: dict[str, int] | None = None
+    coalesced: int = 0
 
 
 class Sensor(Protocol):

@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 ABI_MAJOR: Final = 2
-ABI_MINOR: Final = 3
+ABI_MINOR: Final = 4
 ABI_PATCH: Final = 0
 ABI_VERSION: Final = f"{ABI_MAJOR}.{ABI_MINOR}.{ABI_PATCH}"
 
@@ -176,6 +176,7 @@ class Counter(enum.IntEnum):
     WAKEUPS = 2
     LOST_PENDING_FULL = 3
     FILTERED = 4
+    COALESCED = 5
 
 
 class RtgHdr(ctypes.Structure):

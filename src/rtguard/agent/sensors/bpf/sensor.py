@@ -371,7 +371,8 @@ class BpfSensor:
         return dict(self._decode_errors)
 
     def stats(self) -> SensorStats:
-        """Records delivered by ``poll`` and records lost by reason (``ringbuf_full``, ``decode_error``)."""
+        """Records delivered by ``poll``, records lost by reason (``ringbuf_full``, ``pending_full``,
+        ``decode_error``) and write-opens the kernel coalesced (``coalesced``, not a loss)."""
         kc = self.kernel_counters()
         return SensorStats(
             records=self._delivered,
@@ -380,6 +381,7 @@ class BpfSensor:
                 "pending_full": kc["pending_full"],
                 "decode_error": sum(self._decode_errors.values()),
             },
+            coalesced=kc["coalesced"],
         )
 
     def close(self) -> None:
