@@ -59,6 +59,7 @@ the container's own loopback. Privileged: on CI a missing capability fails the t
 
 from __future__ import annotations
 
+import glob
 import json
 import shutil
 import time
@@ -828,8 +829,9 @@ def _sh(box: Box, name: str, script: str, timeout: float = 120.0) -> str:
     return out.stdout
 
 
-def _need(*binaries: str) -> str | None:
-    missing = [b for b in binaries if shutil.which(b) is None]
+def _need(*needs: str) -> str | None:
+    """What is missing of ``needs``: program names, or glob patterns of files (headers)."""
+    missing = [n for n in needs if (not glob.glob(n) if n.startswith("/") else shutil.which(n) is None)]
     return f"{', '.join(missing)} not installed" if missing else None
 
 
@@ -899,8 +901,8 @@ def _scheduled(box: Box) -> None:
 
 
 WORKLOADS: dict[str, tuple[Callable[[Box], None], tuple[str, ...]]] = {
-    "packages": (_packages, ("dpkg-deb", "dpkg", "apt-get", "useradd")),
-    "pip": (_pip, ("pip3",)),
+    "packages": (_packages, ("dpkg-deb", "dpkg", "apt-get", "useradd", "gcc")),
+    "pip": (_pip, ("pip3", "gcc", "/usr/include/python3*/Python.h")),
     "compile": (_compile, ("make", "gcc", "g++")),
     "web": (_web, ()),
     "shell": (_shell, ("find", "xargs", "sed", "awk", "tar", "gzip", "bash")),
@@ -908,7 +910,7 @@ WORKLOADS: dict[str, tuple[Callable[[Box], None], tuple[str, ...]]] = {
     "nonroot": (_nonroot, ()),
     "logs": (_logs, ()),
     "node": (_node, ("node",)),
-    "npm": (_npm, ("node", "npm", "npx")),
+    "npm": (_npm, ("node", "npm", "npx", "gcc", "/usr/include/node/node_api.h")),
     "java": (_java, ("javac", "java")),
     "scheduled": (_scheduled, ("busybox", "run-parts")),
 }
@@ -1036,7 +1038,7 @@ def test_benign_workloads_produce_only_the_marker_finding(stack: Stack, box: Box
     "reported as NewBinaryExecuted",
 )
 def test_program_installed_by_pip_outside_the_watched_prefixes(stack: Stack, box: Box) -> None:
-    missing = _need("pip3")
+    missing = _need(*WORKLOADS["pip"][1])
     if missing:
         pytest.skip(missing)
     _run(box, "pip")
