@@ -102,11 +102,24 @@ def test_installers_and_what_they_start_are_benign() -> None:
             name="g++",
             lineage=[ancestor("npm", pid=70)],
         ),
-        file_event(so, name="python3.12", argv=["/usr/local/bin/pip3", "install", "cffi"]),
+        # a shebang script: the kernel runs the interpreter with the script as argv[1]
+        file_event(
+            so, name="python3.12", argv=["/usr/bin/python3.12", "/usr/local/bin/pip3", "install", "cffi"]
+        ),
     ]
     for write in cases:
         path = write.payload.path  # type: ignore[union-attr]
         assert not run([write, load(path)], LIB), write.process
+
+
+def test_a_name_chosen_by_the_caller_does_not_make_an_installer() -> None:
+    so = "/tmp/libevil.so"
+    spoofed = [
+        file_event(so, name="curl", argv=["pip", "-o", so, "http://127.0.0.1/x"]),  # exec -a pip curl
+        file_event(so, name="pip", argv=["pip", "install", "x"], exe_written_after_start=True),
+    ]
+    for write in spoofed:
+        assert run([write, load(so)], LIB), write.process
 
 
 def test_installers_run_as_interpreter_scripts_and_their_descendants_are_benign() -> None:

@@ -94,20 +94,27 @@ _SCRIPT_INTERPRETERS: Final = ("node", "nodejs", "python", "ruby", "php", "perl"
 def is_installer(event: Event) -> bool:
     """The acting process is an installer or was started by one.
 
-    Recognised by the process's name, its argv[0], the script an interpreter runs (``node
+    Recognised by the name of the executable that runs (never argv[0] alone: ``exec -a pip``
+    costs nothing; and never a program written in the container after it started), the script an interpreter runs (``node
     /usr/bin/npm``: npm and yarn are scripts started through ``/usr/bin/env``, so the process
     is ``node``), a module run with ``-m`` (``python3 -m pip``), or an ancestor's name (the
     compiler building a native extension, a maintainer script under dpkg).
     """
     p = event.process
+    if p.exe_written_after_start or p.exe_from_memfd:
+        return False  # a program dropped in the container is no installer, whatever its name
     if p.name in INSTALLERS:
         return True
     argv = p.argv
     if argv:
+        # argv[0] is whatever the caller chose (``exec -a pip …``): it names the interpreter
+        # only when it agrees with the executable that runs.
         first = argv[0].rsplit("/", 1)[-1]
-        if first in INSTALLERS:
-            return True
-        if len(argv) > 1 and first.startswith(_SCRIPT_INTERPRETERS):
+        if (
+            len(argv) > 1
+            and p.name.startswith(_SCRIPT_INTERPRETERS)
+            and first.startswith(_SCRIPT_INTERPRETERS)
+        ):
             if argv[1].rsplit("/", 1)[-1] in INSTALLERS:
                 return True
             for i in range(1, len(argv) - 1):
