@@ -4,7 +4,8 @@
 every one of them runs the sensor's ``sys_enter_read``/``sys_exit_read``/``sys_enter_write``
 programs, which must bail out cheaply. Alternates, side by side in one run: no sensor; the
 sensor attached (drained by a thread that discards records); the sensor with the read/write hooks
-disabled. The loop is pinned to CPU 0 and the drain thread to CPU 1. Needs root.
+disabled; the sensor without the raw ``sys_enter`` program (module-load fallback, every syscall).
+On a busy host compare the "best" (minimum) columns, and the per-program run times. The loop is pinned to CPU 0 and the drain thread to CPU 1. Needs root.
 
 Usage: python bench/syscall_cost.py [--count 2000000] [--rounds 5]
 """
@@ -23,6 +24,7 @@ import time
 from rtguard.agent.sensors.bpf.sensor import ENV_DISABLE, BpfSensor
 
 RW_HOOKS = "sys_enter_write,sys_enter_writev,sys_enter_read,sys_exit_read"
+RAW_SYS_ENTER = "sys_enter"  # tp_btf/sys_enter, the module-load fallback: runs on every syscall
 RW_PROGS = ("rtg_enter_read", "rtg_exit_read", "rtg_enter_write", "rtg_sys_enter")
 
 
@@ -90,11 +92,13 @@ def main() -> int:
     base: list[float] = []
     full: list[float] = []
     no_rw: list[float] = []
+    no_raw: list[float] = []
     dd_loop(args.count // 10)
     for _ in range(args.rounds):
         base.append(dd_loop(args.count))
         full.append(with_sensor(args.count, ""))
         no_rw.append(with_sensor(args.count, RW_HOOKS))
+        no_raw.append(with_sensor(args.count, RAW_SYS_ENTER))
     b = statistics.median(base)
     calls = 2 * args.count
     print(f"dd bs=1 count={args.count} ({calls} syscalls) x {args.rounds} rounds, dd on CPU 0")
@@ -102,6 +106,7 @@ def main() -> int:
         ("no sensor", base),
         ("sensor, all hooks", full),
         ("sensor, no read/write hooks", no_rw),
+        ("sensor, no raw sys_enter", no_raw),
     ):
         m = statistics.median(runs)
         print(

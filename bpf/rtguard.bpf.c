@@ -1775,7 +1775,8 @@ static __always_inline int exit_cred(struct trace_event_raw_sys_exit *ctx)
 
 	if (take(P_CRED, &p))
 		return 0;
-	proc_op(RTG_PROC_CRED, ctx->ret, ctx->id, 0, 0, NULL, p.a[0], p.a[1]);
+	/* syscalls/sys_exit_* store the number as an int: the upper half of `id` is not part of it */
+	proc_op(RTG_PROC_CRED, ctx->ret, (__s32)ctx->id, 0, 0, NULL, p.a[0], p.a[1]);
 	return 0;
 }
 
