@@ -103,6 +103,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     a.add_argument("--heartbeat-interval", type=float, default=5.0)
     a.add_argument("--export-exits", action="store_true", help="also send process exits to the server")
+    a.add_argument(
+        "--file-prefixes",
+        default=os.environ.get("RTGUARD_FILE_PREFIXES", ""),
+        metavar="P1,P2,...",
+        help="report file changes only under these path prefixes (replaces the defaults; "
+        "env RTGUARD_FILE_PREFIXES)",
+    )
+    a.add_argument(
+        "--add-file-prefix",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="also report file changes under PREFIX (e.g. /opt/ or /app/); repeatable",
+    )
 
     d = sub.add_parser("demo", help="server + agent + harmless attacks in real containers")
     d.add_argument("--once", action="store_true", help="exit when the findings are printed")
@@ -180,8 +194,19 @@ def _run_agent(args: argparse.Namespace) -> int:
         ecs_metadata_uri=os.environ.get("ECS_CONTAINER_METADATA_URI_V4", ""),
         heartbeat_interval=args.heartbeat_interval,
         export_exits=args.export_exits,
+        file_prefixes=_file_prefixes(args.file_prefixes, args.add_file_prefix),
     )
     return run_agent(config)
+
+
+def _file_prefixes(replace: str, add: list[str]) -> tuple[str, ...] | None:
+    """The agent's file prefixes: the defaults, or ``replace``, plus ``add`` (None: defaults)."""
+    if not replace and not add:
+        return None
+    from rtguard.agent.sensors.bpf.sensor import DEFAULT_FILE_PREFIXES
+
+    base = [p for p in replace.split(",") if p] if replace else list(DEFAULT_FILE_PREFIXES)
+    return tuple(dict.fromkeys([*base, *add]))
 
 
 def _run_rules(args: argparse.Namespace) -> int:

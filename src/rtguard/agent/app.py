@@ -54,6 +54,8 @@ class AgentConfig:
     max_queue: int = 8_192
     instance_id: str = ""
     export_exits: bool = False
+    # path prefixes under which the kernel reports file changes (None: the sensor's defaults)
+    file_prefixes: tuple[str, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -99,14 +101,17 @@ def _open_sidecar() -> Sensor:
     return sensor
 
 
-def _open_sensor(kind: str) -> Sensor:
+def _open_sensor(kind: str, file_prefixes: tuple[str, ...] | None = None) -> Sensor:
     if kind == "sidecar":
         return _open_sidecar()
     from rtguard.agent.sensors.bpf.sensor import BpfSensor
     from rtguard.agent.sensors.procfs.fallback import ProcfsSensor
 
     if kind in ("auto", "ebpf"):
-        sensor = BpfSensor()
+        try:
+            sensor = BpfSensor() if file_prefixes is None else BpfSensor(file_prefixes=file_prefixes)
+        except ValueError as exc:
+            raise SensorUnavailable(f"bad file prefixes: {exc}") from exc
         try:
             sensor.start()
             return sensor
@@ -135,7 +140,7 @@ def _open_sensor(kind: str) -> Sensor:
 
 def step_sensor(state: AgentState) -> None:
     """Open and attach the sensor before the snapshot, so no process falls in between."""
-    state.sensor = _open_sensor(state.config.sensor)
+    state.sensor = _open_sensor(state.config.sensor, state.config.file_prefixes)
     _log.info("sensor started", extra={"sensor": state.sensor.name})
 
 
