@@ -1304,7 +1304,19 @@ static __always_inline void file_record(struct rtg_rec_buf *b, __u8 kind, __s32 
 	emit(b, size);
 }
 
-/* The user path is "/dev/userfaultfd": 8 bytes compared first (one read per open). */
+static __always_inline void emit_uffd_dev(long ret)
+{
+	struct rtg_proc_op r = {};
+
+	fill_hdr(&r.hdr, RTG_OP_PROC, sizeof(r));
+	fill_task(&r.task);
+	r.kind = RTG_PROC_USERFAULTFD;
+	r.ret = ret;
+	r.arg1 = 1;
+	emit(&r, sizeof(r));
+}
+
+/* The user path is "/dev/userfaultfd": 8 bytes compared first. */
 static __always_inline int is_uffd_dev_path(const char *upath)
 {
 	char p[17] = {};
@@ -1319,30 +1331,52 @@ static __always_inline int is_uffd_dev_path(const char *upath)
 }
 
 /*
- * open(at)/creat for write: remember flags at enter; at exit resolve the opened file's path. An
- * open of "/dev/userfaultfd" (any flags) is remembered too (aux = 1) so that its result, failures
- * included, becomes a userfaultfd record.
+ * open(at)/creat for write: remember flags (and the user path) at enter; at exit resolve the
+ * opened file's path. Other opens cost nothing at enter. An open of /dev/userfaultfd with any
+ * flags becomes a userfaultfd record at exit: a successful one by its inode (a char device named
+ * "userfaultfd"), a failed one by its user path, read only for failed opens (from the pending
+ * entry, or from the syscall's saved registers for read-only opens).
  */
 static __always_inline int enter_open(__u64 flags, __u64 mode, const char *upath)
 {
-	__u32 uffd = is_uffd_dev_path(upath);
-
-	if ((!(flags & O_WRITE_MASK_) && !uffd) || ignored(bpf_get_current_pid_tgid() >> 32))
+	if (!(flags & O_WRITE_MASK_) || ignored(bpf_get_current_pid_tgid() >> 32))
 		return 0;
-	pend(P_OPEN, uffd, flags, mode, 0, 0, 0);
+	pend(P_OPEN, 0, flags, mode, (__u64)upath, 0, 0);
 	return 0;
 }
 
-static __always_inline void emit_uffd_dev(long ret)
+/* The fd is /dev/userfaultfd: a char device whose dentry is "userfaultfd". */
+static __always_inline int is_uffd_dev_file(struct file *f)
 {
-	struct rtg_proc_op r = {};
+	char name[12] = {};
 
-	fill_hdr(&r.hdr, RTG_OP_PROC, sizeof(r));
-	fill_task(&r.task);
-	r.kind = RTG_PROC_USERFAULTFD;
-	r.ret = ret;
-	r.arg1 = 1;
-	emit(&r, sizeof(r));
+	if (!f || (f->f_inode->i_mode & S_IFMT_) != S_IFCHR_)
+		return 0;
+	bpf_probe_read_kernel_str(name, sizeof(name), f->f_path.dentry->d_name.name);
+	return name[0] == 'u' && name[1] == 's' && name[2] == 'e' && name[3] == 'r' && name[4] == 'f' &&
+	       name[5] == 'a' && name[6] == 'u' && name[7] == 'l' && name[8] == 't' && name[9] == 'f' &&
+	       name[10] == 'd' && name[11] == 0;
+}
+
+/* An open that was not remembered at enter (read-only): only /dev/userfaultfd matters. `arg2`:
+ * the path is the syscall's second argument (openat, openat2), else its first (open). */
+static __always_inline int exit_open_ro(long ret, int arg2)
+{
+	struct pt_regs *regs;
+	const char *upath;
+
+	if (ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	if (ret >= 0) {
+		if (is_uffd_dev_file(cur_fd_file(ret)))
+			emit_uffd_dev(ret);
+		return 0;
+	}
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	upath = arg2 ? (const char *)PT_REGS_PARM2_CORE_SYSCALL(regs) : (const char *)PT_REGS_PARM1_CORE_SYSCALL(regs);
+	if (is_uffd_dev_path(upath))
+		emit_uffd_dev(ret);
+	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_openat")
@@ -1382,7 +1416,7 @@ struct {
 	__type(value, __u64); /* ktime of the last reported open */
 } rtg_wopen_seen SEC(".maps");
 
-static __always_inline int exit_open(long ret)
+static __always_inline int exit_open(long ret, int arg2)
 {
 	struct rtg_pending p;
 	struct rtg_rec_buf *b;
@@ -1398,13 +1432,12 @@ static __always_inline int exit_open(long ret)
 	int force = 0;
 
 	if (take(P_OPEN, &p))
-		return 0;
-	if (p.aux) {
-		emit_uffd_dev(ret); /* "/dev/userfaultfd", opened or not */
+		return exit_open_ro(ret, arg2);
+	if (ret < 0) {
+		if (is_uffd_dev_path((const char *)p.a[2]))
+			emit_uffd_dev(ret);
 		return 0;
 	}
-	if (ret < 0)
-		return 0;
 	t = (struct task_struct *)bpf_get_current_task();
 	f = fd_file(t, ret);
 	if (!f)
@@ -1456,13 +1489,13 @@ static __always_inline int exit_open(long ret)
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat")
-int rtg_exit_openat(struct trace_event_raw_sys_exit *ctx) { return exit_open(ctx->ret); }
+int rtg_exit_openat(struct trace_event_raw_sys_exit *ctx) { return exit_open(ctx->ret, 1); }
 SEC("tracepoint/syscalls/sys_exit_open")
-int rtg_exit_open(struct trace_event_raw_sys_exit *ctx) { return exit_open(ctx->ret); }
+int rtg_exit_open(struct trace_event_raw_sys_exit *ctx) { return exit_open(ctx->ret, 0); }
 SEC("tracepoint/syscalls/sys_exit_creat")
-int rtg_exit_creat(struct trace_event_raw_sys_exit *ctx) { return exit_open(ctx->ret); }
+int rtg_exit_creat(struct trace_event_raw_sys_exit *ctx) { return exit_open(ctx->ret, 0); }
 SEC("tracepoint/syscalls/sys_exit_openat2")
-int rtg_exit_openat2(struct trace_event_raw_sys_exit *ctx) { return exit_open(ctx->ret); }
+int rtg_exit_openat2(struct trace_event_raw_sys_exit *ctx) { return exit_open(ctx->ret, 1); }
 
 /* rename/link/symlink/unlink/chmod: pointers at enter, paths resolved at exit (successes only). */
 static __always_inline int enter_pair(__u32 kind, __u32 aux, __u64 d1, __u64 p1, __u64 d2, __u64 p2, __u64 x)
