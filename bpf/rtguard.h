@@ -19,9 +19,9 @@
 #endif
 
 /* Keep equal to bpf/ABI_VERSION (a test checks). */
-#define RTG_ABI_MAJOR 2
-#define RTG_ABI_MINOR 4
-#define RTG_ABI_PATCH 2
+#define RTG_ABI_MAJOR 3
+#define RTG_ABI_MINOR 0
+#define RTG_ABI_PATCH 0
 #define RTG_ABI_VERSION_CODE ((RTG_ABI_MAJOR << 16) | (RTG_ABI_MINOR << 8) | RTG_ABI_PATCH)
 
 /* Sizes of the exec tail. Each is a hard cap compiled into the program. */
@@ -38,7 +38,7 @@
 #define RTG_UNIX_PATH_MAX 108    /* sizeof(sockaddr_un.sun_path) */
 #define RTG_DNS_MAX 512          /* bytes of a DNS message copied (one UDP datagram's classic limit) */
 #define RTG_STR_MAX 256          /* bytes of a short user string (memfd name, fstype, ...) */
-#define RTG_PREFIX_SLOTS 16      /* file path prefixes the kernel filters on */
+#define RTG_PREFIX_SLOTS 24      /* file path prefixes the kernel filters on */
 #define RTG_PREFIX_LEN 64        /* bytes per prefix, NUL included */
 
 /* Record kinds: the op byte that starts every record. 0 is never valid. */

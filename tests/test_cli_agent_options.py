@@ -18,9 +18,9 @@ def test_replace_then_add_without_duplicates() -> None:
 
 
 def test_add_extends_the_defaults() -> None:
-    got = _file_prefixes("", ["/opt/"])
+    got = _file_prefixes("", ["/data/"])
     assert got is not None and got[: len(DEFAULT_FILE_PREFIXES)] == DEFAULT_FILE_PREFIXES
-    assert got[-1] == "/opt/"
+    assert got[-1] == "/data/"
 
 
 def test_a_prefix_the_kernel_cannot_hold_is_a_clear_error() -> None:

@@ -205,6 +205,13 @@ def _metrics(server_registry: AgentRegistry, worker: DetectionWorker) -> str:
                 rsn = str(reason).replace("\\", "\\\\").replace('"', '\\"')
                 value = count if isinstance(count, int | float) and not isinstance(count, bool) else 0
                 lines.append(f'rtguard_agent_dropped_total{{agent="{aid}",reason="{rsn}"}} {value}')
+    lines += ["# HELP rtguard_agent_coalesced_total Write-opens agents' kernels folded on purpose (not lost).",
+              "# TYPE rtguard_agent_coalesced_total counter"]  # fmt: skip
+    for agent_id, beat in sorted(server_registry.snapshot().items()):
+        count = beat.get("coalesced")
+        if isinstance(count, int) and not isinstance(count, bool):
+            aid = agent_id.replace("\\", "\\\\").replace('"', '\\"')
+            lines.append(f'rtguard_agent_coalesced_total{{agent="{aid}"}} {count}')
     return "\n".join(lines) + "\n"
 
 

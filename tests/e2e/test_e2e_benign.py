@@ -1029,15 +1029,8 @@ def test_benign_workloads_produce_only_the_marker_finding(stack: Stack, box: Box
     print("benign workloads (s):", timings, "skipped:", box.skipped)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="known gap: the kernel sensor reports file writes only under DEFAULT_FILE_PREFIXES "
-    "(/usr/, /etc/, /tmp/, ...; not /opt/, /app/, /srv/), so a program pip installs under "
-    "/opt is seen only as 'written after start', without its installer, and its run is "
-    "reported as NewBinaryExecuted",
-)
-def test_program_installed_by_pip_outside_the_watched_prefixes(stack: Stack, box: Box) -> None:
+def test_program_installed_by_pip_under_opt(stack: Stack, box: Box) -> None:
+    """pip installs into /opt/app (watched since the defaults include /opt/) and the program runs."""
     missing = _need(*WORKLOADS["pip"][1])
     if missing:
         pytest.skip(missing)

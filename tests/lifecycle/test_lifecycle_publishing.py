@@ -267,3 +267,21 @@ def test_server_metrics_show_events_findings_drops_and_publishing(tmp_path: Path
         "rtguard_findings_expired_total",
     ):
         assert f"# TYPE {name} counter" in text
+
+
+def test_metrics_show_each_agents_drops_and_coalesced_opens(tmp_path: Path) -> None:
+    import json as _json
+
+    from rtguard.server import ServerConfig, build_server
+    from rtguard.testing.apiserver import serve_in_thread
+
+    server = build_server(ServerConfig(data_dir=tmp_path))
+    token = _json.loads((tmp_path / "credentials.json").read_text())["agent_token"]
+    beat = {"agent_id": 'a"1', "dropped": {"queue_full": 3}, "coalesced": 41}
+    with serve_in_thread(server.app) as url:
+        r = httpx.post(url + "/agent/v1/heartbeat", json=beat, headers={"authorization": f"Bearer {token}"})
+        assert r.status_code == 200
+        text = httpx.get(url + "/metrics").text
+    server.store.close()
+    assert 'rtguard_agent_dropped_total{agent="a\\"1",reason="queue_full"} 3' in text
+    assert 'rtguard_agent_coalesced_total{agent="a\\"1"} 41' in text

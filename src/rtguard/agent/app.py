@@ -179,9 +179,11 @@ def heartbeat_payload(state: AgentState) -> JsonDict:
     dropped: dict[str, int] = {}
     if state.processor is not None:
         dropped.update({f"queue_{k}": v for k, v in state.processor.dropped.items()})
+    coalesced = 0
     if state.sensor is not None:
-        lost = state.sensor.stats().lost or {}
-        dropped.update({f"sensor_{k}": v for k, v in lost.items()})
+        stats = state.sensor.stats()
+        dropped.update({f"sensor_{k}": v for k, v in (stats.lost or {}).items()})
+        coalesced = stats.coalesced
     if state.exporter is not None:
         for key in ("events_rejected", "events_spool_full"):
             if state.exporter.counters[key]:
@@ -199,6 +201,9 @@ def heartbeat_payload(state: AgentState) -> JsonDict:
         "events_emitted": state.processor.emitted if state.processor else 0,
         "events_sent": sent,
         "dropped": dict(dropped),
+        # repeated write-opens of a file by one process within a second, folded in the kernel
+        # on purpose: not a loss, but visible
+        "coalesced": coalesced,
         "processes_tracked": len(state.table) if state.table else 0,
         "enabled": state.enabled,
         "disabled_reason": state.disabled_reason,

@@ -116,7 +116,7 @@ def test_exec_golden() -> None:
 
 def test_fork_golden_bytes() -> None:
     # Packed by hand from the header's field list, independently of abi.py.
-    raw = struct.pack("<BBHIQIIQQII", 2, 2, 0, 48, 99, 10, 11, 1_000, 2_000, 7, 0)
+    raw = struct.pack("<BBHIQIIQQII", 2, abi.ABI_MAJOR, 0, 48, 99, 10, 11, 1_000, 2_000, 7, 0)
     assert decode(raw) == ForkRecord(
         ktime=99,
         parent_pid=10,
@@ -128,7 +128,7 @@ def test_fork_golden_bytes() -> None:
 
 
 def test_exit_golden_bytes() -> None:
-    raw = struct.pack("<BBHIQIIQ", 3, 2, 0, 32, 7, 55, 9 | 0x80, 3_000)
+    raw = struct.pack("<BBHIQIIQ", 3, abi.ABI_MAJOR, 0, 32, 7, 55, 9 | 0x80, 3_000)
     assert decode(raw) == ExitRecord(ktime=7, pid=55, start_boottime=3_000, exit_code=0x89)
 
 
@@ -197,10 +197,10 @@ def test_malformed_records_are_typed_errors() -> None:
     assert _kind(exec_raw(cgroup_leaf_first=(b"a", b"b"), depth=1)) is DecodeErrorKind.BAD_TAIL
     assert _kind(exec_raw(depth=abi.CGROUP_MAX_DEPTH + 1)) is DecodeErrorKind.BAD_TAIL
     assert (
-        _kind(struct.pack("<BBHIQIIQQII", 2, 2, 0, 56, 0, 1, 2, 3, 4, 5, 0) + bytes(8))
+        _kind(struct.pack("<BBHIQIIQQII", 2, abi.ABI_MAJOR, 0, 56, 0, 1, 2, 3, 4, 5, 0) + bytes(8))
         is DecodeErrorKind.BAD_SIZE
     )
-    short_exit = struct.pack("<BBHIQII", 3, 2, 0, 24, 0, 1, 2)
+    short_exit = struct.pack("<BBHIQII", 3, abi.ABI_MAJOR, 0, 24, 0, 1, 2)
     assert _kind(short_exit) is DecodeErrorKind.BAD_SIZE
     err = decode(b"\x09" + good[1:])
     assert isinstance(err, DecodeError)

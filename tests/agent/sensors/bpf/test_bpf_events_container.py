@@ -303,8 +303,8 @@ def test_file_changes_filtered_by_prefix(rig: Rig) -> None:
         os.chmod("/etc/rtg-conf2", 0o755)
         os.chmod("/etc/rtg-hard", 0o644)
         os.unlink("/etc/rtg-hard")
-        os.makedirs("/srv/rtg", exist_ok=True)
-        open("/srv/rtg/unwatched", "w").write("x")
+        os.makedirs("/mnt/rtg", exist_ok=True)
+        open("/mnt/rtg/unwatched", "w").write("x")
         with open("/proc/self/mem", "wb"):
             pass
         """
@@ -328,7 +328,7 @@ def test_file_changes_filtered_by_prefix(rig: Rig) -> None:
     assert mem.process.name.startswith("python")
     rig.pump()
     paths = {e.payload.path for e in rig.events if isinstance(e.payload, FilePayload)}
-    assert "/srv/rtg/unwatched" not in paths, "unwatched prefixes are filtered in the kernel"
+    assert "/mnt/rtg/unwatched" not in paths, "unwatched prefixes are filtered in the kernel"
     assert not any(e.kind is EventKind.FILE_CHMOD and e.payload == FilePayload(path="/etc/rtg-hard", mode=0o644)
                    for e in rig.events)  # fmt: skip
 

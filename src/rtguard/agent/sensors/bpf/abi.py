@@ -60,9 +60,9 @@ __all__ = [
     "struct_format",
 ]
 
-ABI_MAJOR: Final = 2
-ABI_MINOR: Final = 4
-ABI_PATCH: Final = 2
+ABI_MAJOR: Final = 3
+ABI_MINOR: Final = 0
+ABI_PATCH: Final = 0
 ABI_VERSION: Final = f"{ABI_MAJOR}.{ABI_MINOR}.{ABI_PATCH}"
 
 COMM_LEN: Final = 16
@@ -77,7 +77,7 @@ ENV_MAX: Final = 4096
 UNIX_PATH_MAX: Final = 108
 DNS_MAX: Final = 512
 STR_MAX: Final = 256
-PREFIX_SLOTS: Final = 16
+PREFIX_SLOTS: Final = 24
 PREFIX_LEN: Final = 64
 
 

@@ -76,6 +76,10 @@ DEFAULT_FILE_PREFIXES: Final = (
     "/run/",
     "/var/run/",
     "/sys/fs/cgroup/",
+    # where applications and what their installers write live in many images
+    "/opt/",
+    "/srv/",
+    "/app/",
 )
 
 ENV_DISABLE: Final = "RTGUARD_BPF_DISABLE"
