@@ -44,7 +44,7 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 ENV_BPF_OBJECT: Final = "RTGUARD_BPF_OBJECT"
-DEFAULT_RING_BYTES: Final = 2 << 20
+DEFAULT_RING_BYTES: Final = 4 << 20  # ~2 s of a tight exec storm; mapped once (ringbuf.py)
 DEFAULT_MAX_BATCH: Final = 1024
 _BTF_VMLINUX: Final = Path("/sys/kernel/btf/vmlinux")
 _RING_MAP: Final = "rtg_events"
