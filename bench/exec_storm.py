@@ -11,12 +11,16 @@ The server has to run on this machine too. In production it runs elsewhere, so b
 runs at nice 19 (``--server-nice``), which leaves the workload the CPU whenever they compete;
 ``--server-nice 0`` shows the all-on-one-box cost.
 
-Usage: python bench/exec_storm.py [--execs 20000] [--rounds 5] [--pin] [--server-nice 19]
+``--sink`` replaces the server by ``bench/null_server.py`` (answers and does nothing else):
+the agent's own overhead, as when the server runs on another machine.
+
+Usage: python bench/exec_storm.py [--execs 20000] [--rounds 5] [--pin] [--server-nice 19] [--sink]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import statistics
@@ -28,7 +32,7 @@ from pathlib import Path
 
 import httpx
 
-from rtguard.testing.stack import AgentProcess, ServerProcess
+from rtguard.testing.stack import AgentProcess, ServerProcess, free_port
 
 
 def storm(n: int, cpu: int | None) -> float:
@@ -85,8 +89,11 @@ def main() -> int:
         default=19,
         help="nice value of the local server (19: stands in for a server on another machine)",
     )
+    ap.add_argument("--sink", action="store_true", help="a null server instead of rtguard server")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="rtguard-bench-"))
+    if args.sink:
+        return sink_main(args, work)
     server = ServerProcess(work / "server")
     server.nice = args.server_nice
     server.start()
@@ -155,6 +162,69 @@ def main() -> int:
     print(f"  agent RSS: {rss / 1024:.1f} MiB (peak {hwm / 1024:.1f} MiB) after the last round")
     print(f"  events received by the server: {got:.0f} (storm execs and everything else on the host)")
     print(f"  drops reported by the agent: {drops or 'none'}")
+    return 0
+
+
+def sink_main(args: argparse.Namespace, work: Path) -> int:
+    """The storm with the agent sending to ``bench/null_server.py`` (its own cost only)."""
+    port = free_port()
+    state = work / "sink.json"
+    sink = subprocess.Popen(
+        ["nice", "-n", str(args.server_nice), sys.executable, str(Path(__file__).with_name("null_server.py")),
+         str(port), str(state)],
+    )  # fmt: skip
+    agent = AgentProcess(f"http://127.0.0.1:{port}", "t", work / "agent", heartbeat_interval=1.0)
+    storm_cpu = 0 if args.pin else None
+    base: list[float] = []
+    with_agent: list[float] = []
+    agent_cpu: list[float] = []
+    rss = hwm = 0
+    try:
+        time.sleep(0.5)
+        storm(500, storm_cpu)
+        for i in range(args.rounds):
+            if i % 2 == 0:
+                base.append(storm(args.execs, storm_cpu))
+            agent.start()
+            assert agent.proc is not None
+            if args.pin:
+                pin_all_threads(agent.proc.pid, 1)
+                pin_all_threads(sink.pid, 1)
+            time.sleep(1.0)
+            a0 = cpu_seconds(agent.proc.pid)
+            with_agent.append(storm(args.execs, storm_cpu))
+            time.sleep(1.0)
+            agent_cpu.append(cpu_seconds(agent.proc.pid) - a0)
+            time.sleep(2.5)
+            rss, hwm = rss_kib(agent.proc.pid)
+            agent.stop()
+            time.sleep(0.5)
+            if i % 2 == 1:
+                base.append(storm(args.execs, storm_cpu))
+        seen = json.loads(state.read_text()) if state.exists() else {}
+    finally:
+        agent.stop()
+        sink.terminate()
+        sink.wait(10)
+    ratios = [w / n - 1 for w, n in zip(with_agent, base, strict=True)]
+    b, a = statistics.median(base), statistics.median(with_agent)
+    mode = "pinned: storm CPU 0, agent+sink CPU 1" if args.pin else "unpinned"
+    print(
+        f"exec storm: {args.execs} execs x {args.rounds} rounds (ABBA; {mode}; null server at nice {args.server_nice})"
+    )
+    print(f"  no agent : median {b / args.execs * 1e6:.0f} us/exec  runs {[round(x, 3) for x in base]}")
+    print(f"  agent    : median {a / args.execs * 1e6:.0f} us/exec  runs {[round(x, 3) for x in with_agent]}")
+    print(
+        f"  overhead : {100 * statistics.median(ratios):+.1f}% (median of per-round ratios "
+        f"{[f'{100 * r:+.1f}%' for r in ratios]})"
+    )
+    ac = statistics.median(agent_cpu)
+    print(
+        f"  agent CPU: {ac / args.execs * 1e6:.0f} us/exec; RSS {rss / 1024:.1f} MiB (peak {hwm / 1024:.1f} MiB)"
+    )
+    print(
+        f"  batches sent: {seen.get('batches')} ({seen.get('batch_bytes')} bytes); drops: {seen.get('dropped')}"
+    )
     return 0
 
 
