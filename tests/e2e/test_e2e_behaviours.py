@@ -8,20 +8,13 @@ Privileged: on CI a missing capability fails the test (``rtguard.testing.privile
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 
-from rtguard.testing.containers import RuncContainer, new_container_id
-from rtguard.testing.ecs_fake import FakeEcsContainer, FakeEcsEndpoints, FakeEcsTask
+from rtguard.testing.e2e_stack import E2EStack, e2e_stack, ecs_container, wait_for_types
 from rtguard.testing.privilege import require_root
-from rtguard.testing.stack import AgentProcess, ServerProcess
 
 pytestmark = pytest.mark.e2e
 PY = "/usr/bin/python3"
@@ -177,78 +170,14 @@ EXPECTED = {
 }
 
 
-@dataclass
-class Stack:
-    agent: AgentProcess
-    ecs: FakeEcsEndpoints
-    cred: dict[str, str]
-    gd: Any
-
-
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EStack]:
     require_root()
-    tmp = tmp_path_factory.mktemp("behaviours")
-    with FakeEcsEndpoints(cluster="prod") as ecs:
-        server = ServerProcess(tmp / "server").start()
-        cred = server.credentials()
-        agent = AgentProcess(server.url, cred["agent_token"], tmp / "agent", ecs_agent_uri=ecs.url)
-        try:
-            agent.start()
-            gd = boto3.client(
-                "guardduty",
-                endpoint_url=server.url,
-                region_name=cred["region"],
-                aws_access_key_id=cred["aws_access_key_id"],
-                aws_secret_access_key=cred["aws_secret_access_key"],
-            )
-            yield Stack(agent=agent, ecs=ecs, cred=cred, gd=gd)
-        finally:
-            agent.stop()
-            server.stop()
+    with e2e_stack(tmp_path_factory.mktemp("behaviours")) as s:
+        yield s
 
 
-def _container(stack: Stack, family: str, **kw: Any) -> RuncContainer:
-    cid = new_container_id()
-    task = stack.ecs.add_task(
-        FakeEcsTask(
-            cluster="prod",
-            family=family,
-            containers=[FakeEcsContainer(docker_id=cid, name="app", image="public.ecr.aws/acme/app:1")],
-        )
-    )
-    return RuncContainer(task_id=task.task_id, container_id=cid, **kw)
-
-
-def _findings_of(gd: Any, detector: str, cid: str) -> dict[str, list[dict[str, Any]]]:
-    ids: list[str] = []
-    token = ""
-    while True:
-        page = gd.list_findings(DetectorId=detector, MaxResults=50, NextToken=token)
-        ids += page["FindingIds"]
-        token = page.get("NextToken", "")
-        if not token:
-            break
-    out: dict[str, list[dict[str, Any]]] = {}
-    for i in range(0, len(ids), 50):
-        for f in gd.get_findings(DetectorId=detector, FindingIds=ids[i : i + 50])["Findings"]:
-            if cid in json.dumps(f["Resource"]):
-                out.setdefault(f["Type"], []).append(f)
-    return out
-
-
-def _wait_for(gd: Any, detector: str, cid: str, types: set[str], timeout: float = 40) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    found: dict[str, list[dict[str, Any]]] = {}
-    while time.monotonic() < deadline:
-        found = _findings_of(gd, detector, cid)
-        if types <= set(found):
-            break
-        time.sleep(0.5)
-    return found
-
-
-def test_real_behaviours_become_their_findings(stack: Stack) -> None:
+def test_real_behaviours_become_their_findings(stack: E2EStack) -> None:
     files = {
         "/opt/rtg/inject.py": INJECT,
         "/opt/rtg/fileless.py": FILELESS,
@@ -266,7 +195,7 @@ def test_real_behaviours_become_their_findings(stack: Stack) -> None:
         "CAP_FOWNER",
     ]
     det = stack.cred["detector_id"]
-    with _container(stack, "attacked", capabilities=caps, no_new_privileges=False, files=files) as box:
+    with ecs_container(stack, "attacked", capabilities=caps, no_new_privileges=False, files=files) as box:
         for step in SHELL_STEPS:
             box.exec(["sh", "-c", step], timeout=30)
         for script in ("inject", "fileless", "docker_sock", "reverse", "bind"):
@@ -276,7 +205,7 @@ def test_real_behaviours_become_their_findings(stack: Stack) -> None:
         out = box.exec(["/tmp/rootid", "-u"], user=(1000, 1000), timeout=30)
         assert out.stdout.strip() == "0", (out.stdout, out.stderr)
         expected = dict(EXPECTED)
-        found = _wait_for(stack.gd, det, box.container_id, set(expected))
+        found = wait_for_types(stack.gd, det, box.container_id, set(expected))
     missing = sorted(set(expected) - set(found))
     assert not missing, f"missing: {missing}; got {sorted(found)}"
     for ftype, keys in expected.items():
@@ -315,16 +244,16 @@ BENIGN = [
 ]
 
 
-def test_ordinary_commands_produce_no_finding(stack: Stack) -> None:
+def test_ordinary_commands_produce_no_finding(stack: E2EStack) -> None:
     det = stack.cred["detector_id"]
-    with _container(stack, "benign") as box:
+    with ecs_container(stack, "benign") as box:
         for step in BENIGN:
             out = box.exec(["sh", "-c", step], timeout=60)
             assert out.returncode == 0, (step, out.stderr)
         marker = box.exec(["sh", "-c", "cp /bin/true /tmp/marker && /tmp/marker"], timeout=30)
         assert marker.returncode == 0
         # the marker's finding proves the pipeline delivered this container's events
-        found = _wait_for(stack.gd, det, box.container_id, {"Execution:Runtime/NewBinaryExecuted"})
+        found = wait_for_types(stack.gd, det, box.container_id, {"Execution:Runtime/NewBinaryExecuted"})
     assert set(found) == {"Execution:Runtime/NewBinaryExecuted"}, sorted(found)
     (only,) = found["Execution:Runtime/NewBinaryExecuted"]
     assert only["Service"]["RuntimeDetails"]["Process"]["ExecutablePath"] == "/tmp/marker"

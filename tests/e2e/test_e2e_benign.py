@@ -67,14 +67,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 
-from rtguard.testing.containers import RuncContainer, new_container_id
-from rtguard.testing.ecs_fake import FakeEcsContainer, FakeEcsEndpoints, FakeEcsTask
+from rtguard.testing.containers import RuncContainer
+from rtguard.testing.e2e_stack import E2EStack, e2e_stack, ecs_container, findings_of
 from rtguard.testing.privilege import require_root
-from rtguard.testing.stack import AgentProcess, ServerProcess
 
 pytestmark = pytest.mark.e2e
 PY = "/usr/bin/python3"
@@ -749,15 +747,6 @@ IMAGE_FILES: dict[str, str | bytes] = {
 
 
 @dataclass
-class Stack:
-    server: ServerProcess
-    agent: AgentProcess
-    ecs: FakeEcsEndpoints
-    cred: dict[str, str]
-    gd: Any
-
-
-@dataclass
 class Box:
     """The one benign container and what has run in it."""
 
@@ -768,49 +757,20 @@ class Box:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EStack]:
     require_root()
-    tmp = tmp_path_factory.mktemp("benign")
-    with FakeEcsEndpoints(cluster="prod") as ecs:
-        server = ServerProcess(tmp / "server").start()
-        cred = server.credentials()
-        agent = AgentProcess(server.url, cred["agent_token"], tmp / "agent", ecs_agent_uri=ecs.url)
-        try:
-            agent.start()
-            gd = boto3.client(
-                "guardduty",
-                endpoint_url=server.url,
-                region_name=cred["region"],
-                aws_access_key_id=cred["aws_access_key_id"],
-                aws_secret_access_key=cred["aws_secret_access_key"],
-            )
-            yield Stack(server=server, agent=agent, ecs=ecs, cred=cred, gd=gd)
-        finally:
-            agent.stop()
-            server.stop()
+    with e2e_stack(tmp_path_factory.mktemp("benign")) as s:
+        yield s
 
 
-def _container(stack: Stack, family: str, files: dict[str, str | bytes]) -> RuncContainer:
-    cid = new_container_id()
-    task = stack.ecs.add_task(
-        FakeEcsTask(
-            cluster="prod",
-            family=family,
-            containers=[FakeEcsContainer(docker_id=cid, name="app", image="public.ecr.aws/acme/app:1")],
-        )
-    )
-    return RuncContainer(
-        task_id=task.task_id,
-        container_id=cid,
-        capabilities=DOCKER_CAPS,
-        no_new_privileges=False,
-        files=files,
-        upper_size="2g",
+def _container(stack: E2EStack, family: str, files: dict[str, str | bytes]) -> RuncContainer:
+    return ecs_container(
+        stack, family, capabilities=DOCKER_CAPS, no_new_privileges=False, files=files, upper_size="2g"
     )
 
 
 @pytest.fixture(scope="module")
-def box(stack: Stack) -> Iterator[Box]:
+def box(stack: E2EStack) -> Iterator[Box]:
     with _container(stack, "benign-workloads", IMAGE_FILES) as container:
         state = Box(container=container, started=time.monotonic())
         # crond first: its first job runs at the next minute boundary while the rest works.
@@ -934,23 +894,6 @@ def test_workload_runs(box: Box, name: str) -> None:
     _run(box, name)
 
 
-def _findings_of(gd: Any, detector: str, cid: str) -> dict[str, list[dict[str, Any]]]:
-    ids: list[str] = []
-    token = ""
-    while True:
-        page = gd.list_findings(DetectorId=detector, MaxResults=50, NextToken=token)
-        ids += page["FindingIds"]
-        token = page.get("NextToken", "")
-        if not token:
-            break
-    out: dict[str, list[dict[str, Any]]] = {}
-    for i in range(0, len(ids), 50):
-        for f in gd.get_findings(DetectorId=detector, FindingIds=ids[i : i + 50])["Findings"]:
-            if cid in json.dumps(f["Resource"]):
-                out.setdefault(f["Type"], []).append(f)
-    return out
-
-
 def _describe(found: dict[str, list[dict[str, Any]]]) -> list[str]:
     lines = []
     for ftype, fs in sorted(found.items()):
@@ -964,12 +907,14 @@ def _describe(found: dict[str, list[dict[str, Any]]]) -> list[str]:
     return lines
 
 
-def _spooled(stack: Stack) -> int:
+def _spooled(stack: E2EStack) -> int:
     spool = stack.agent.spool_dir
     return len(list(spool.glob("*.batch"))) if spool.is_dir() else 0
 
 
-def _marker_findings(stack: Stack, container: RuncContainer) -> tuple[dict[str, list[dict[str, Any]]], float]:
+def _marker_findings(
+    stack: E2EStack, container: RuncContainer
+) -> tuple[dict[str, list[dict[str, Any]]], float]:
     """Run the marker, wait for its finding; every finding of the container and the latency.
 
     The agent sees the whole machine: when other work floods it, it spools batches to disk and
@@ -984,7 +929,7 @@ def _marker_findings(stack: Stack, container: RuncContainer) -> tuple[dict[str, 
     deadline = t0 + 40
     backlog = _spooled(stack)
     while time.monotonic() < min(deadline, t0 + MARKER_MAX_WAIT):
-        found = _findings_of(stack.gd, det, container.container_id)
+        found = findings_of(stack.gd, det, container.container_id)
         paths = [
             f["Service"]["RuntimeDetails"]["Process"]["ExecutablePath"] for f in found.get(NEW_BINARY, [])
         ]
@@ -999,7 +944,7 @@ def _marker_findings(stack: Stack, container: RuncContainer) -> tuple[dict[str, 
     raise TimeoutError(f"the marker's finding never arrived; got {_describe(found)}; {_pipeline(stack)}")
 
 
-def _pipeline(stack: Stack) -> str:
+def _pipeline(stack: E2EStack) -> str:
     """What the agent still holds and what the server counted: for a lost marker's message."""
     spooled = _spooled(stack)
     try:
@@ -1012,7 +957,7 @@ def _pipeline(stack: Stack) -> str:
     return f"agent spool: {spooled} batches; server metrics: {lines[:40]}; agent log tail: {log}"
 
 
-def test_benign_workloads_produce_only_the_marker_finding(stack: Stack, box: Box) -> None:
+def test_benign_workloads_produce_only_the_marker_finding(stack: E2EStack, box: Box) -> None:
     for name, (func, binaries) in WORKLOADS.items():
         if name not in box.ran and name not in box.skipped and _need(*binaries) is None:
             box.ran[name] = 0.0
@@ -1029,7 +974,7 @@ def test_benign_workloads_produce_only_the_marker_finding(stack: Stack, box: Box
     print("benign workloads (s):", timings, "skipped:", box.skipped)
 
 
-def test_program_installed_by_pip_under_opt(stack: Stack, box: Box) -> None:
+def test_program_installed_by_pip_under_opt(stack: E2EStack, box: Box) -> None:
     """pip installs into /opt/app (watched since the defaults include /opt/) and the program runs."""
     missing = _need(*WORKLOADS["pip"][1])
     if missing:

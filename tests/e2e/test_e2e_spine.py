@@ -11,54 +11,28 @@ import json
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from rtguard.model.codec import decode_event
 from rtguard.model.events import EventKind
 from rtguard.store.sqlite import SqlStore
 from rtguard.testing.containers import RuncContainer, new_container_id
-from rtguard.testing.ecs_fake import FakeEcsContainer, FakeEcsEndpoints, FakeEcsTask
+from rtguard.testing.e2e_stack import E2EStack, e2e_stack
+from rtguard.testing.ecs_fake import FakeEcsContainer, FakeEcsTask
 from rtguard.testing.privilege import require_root
-from rtguard.testing.stack import AgentProcess, ServerProcess
 
 pytestmark = pytest.mark.e2e
 MINER = "Impact:Runtime/CryptoMinerExecuted"
 
 
-@dataclass
-class Stack:
-    server: ServerProcess
-    agent: AgentProcess
-    ecs: FakeEcsEndpoints
-    cred: dict[str, str]
-    gd: Any
-
-
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def stack(tmp_path: Path) -> Iterator[E2EStack]:
     require_root()
-    with FakeEcsEndpoints(cluster="prod") as ecs:
-        server = ServerProcess(tmp_path / "server").start()
-        cred = server.credentials()
-        agent = AgentProcess(server.url, cred["agent_token"], tmp_path / "agent", ecs_agent_uri=ecs.url)
-        try:
-            agent.start()
-            gd = boto3.client(
-                "guardduty",
-                endpoint_url=server.url,
-                region_name=cred["region"],
-                aws_access_key_id=cred["aws_access_key_id"],
-                aws_secret_access_key=cred["aws_secret_access_key"],
-            )
-            yield Stack(server=server, agent=agent, ecs=ecs, cred=cred, gd=gd)
-        finally:
-            agent.stop()
-            server.stop()
+    with e2e_stack(tmp_path) as s:
+        yield s
 
 
 def _miner_findings(
@@ -79,7 +53,7 @@ def _miner_findings(
     return found
 
 
-def test_crypto_miner_in_ecs_task_becomes_one_aggregated_finding(stack: Stack) -> None:
+def test_crypto_miner_in_ecs_task_becomes_one_aggregated_finding(stack: E2EStack) -> None:
     cid = new_container_id()
     task = stack.ecs.add_task(
         FakeEcsTask(
@@ -145,7 +119,7 @@ def _storm_events(db: Path, cid: str) -> list[str]:
         store.close()
 
 
-def test_server_restart_during_5000_events_loses_and_duplicates_nothing(stack: Stack) -> None:
+def test_server_restart_during_5000_events_loses_and_duplicates_nothing(stack: E2EStack) -> None:
     cid = new_container_id()
     storm = "i=0; while [ $i -lt 5000 ]; do /bin/true storm; i=$((i+1)); done"
     with RuncContainer(container_id=cid) as box:
