@@ -33,7 +33,7 @@ from rtguard.agent.export.spool import DiskSpool
 from rtguard.agent.sensors.procfs.snapshot import snapshot
 from rtguard.agent.sensors.records import ExecRecord, Sensor, SensorUnavailable
 from rtguard.model.codec import JsonDict, JsonValue
-from rtguard.model.events import EventKind, Host
+from rtguard.model.events import Host
 
 _log = logging.getLogger(__name__)
 POLL_MS: Final = 20
@@ -272,14 +272,12 @@ def pump(state: AgentState, timeout_ms: int = POLL_MS) -> int:
     assert state.sensor is not None and state.table is not None and state.processor is not None
     records = state.sensor.poll(timeout_ms)
     table, processor, enabled = state.table, state.processor, state.enabled
-    # Exits keep the process table right; detection does not need them, so by default they
-    # stay on the node (half the export volume of an exec storm). --export-exits sends them.
-    skip_exits = not state.config.export_exits
+    # Exits keep the process table right; detection does not need them, so unless
+    # --export-exits the table makes no exit events (step_table) and they stay on the node.
     for rec in records:
         for event in table.events(rec):
-            if not enabled or (skip_exits and event.kind is EventKind.PROCESS_EXIT):
-                continue
-            processor.emit(event)
+            if enabled:
+                processor.emit(event)
     # DNS queries wait in the table for their answer; unanswered ones leave after a timeout.
     for event in table.flush_dns(time.clock_gettime_ns(time.CLOCK_MONOTONIC)):
         if enabled:

@@ -140,38 +140,21 @@ def _make_encoder(cls: type) -> typing.Callable[[object], JsonDict]:
     return typing.cast("typing.Callable[[object], JsonDict]", env["enc"])
 
 
-# Host, container and lineage objects repeat across events: their encodings are reused by
-# identity (the agent shares them between events).
-_SHARED: dict[int, tuple[object, JsonDict]] = {}
-_SHARED_MAX: Final = 4096
-
-
-def _encode_shared(obj: object) -> JsonDict:
-    hit = _SHARED.get(id(obj))
-    if hit is not None and hit[0] is obj:
-        return hit[1]
-    encoded = _encode_obj(obj)
-    if len(_SHARED) >= _SHARED_MAX:
-        _SHARED.clear()
-    _SHARED[id(obj)] = (obj, encoded)  # the reference keeps the id from being reused
-    return encoded
-
-
 def encode_event(event: Event) -> JsonDict:
     """Return the wire dict of one event (fields equal to their default are left out).
 
-    The returned dict may share sub-dicts with other events' (host, container): treat it as
-    read-only.
+    The agent's batches use ``encode_batch_json`` (same document, shared objects serialised
+    once); this builds the dict for everything else.
     """
     out: JsonDict = {"kind": str(event.kind), "time": event.time}
     if event.ktime:
         out["ktime"] = event.ktime
-    out["host"] = _encode_shared(event.host)
+    out["host"] = _encode_obj(event.host)
     out["process"] = _encode_obj(event.process)
     if event.lineage:
-        out["lineage"] = [_encode_shared(e) for e in event.lineage]
+        out["lineage"] = [_encode_obj(e) for e in event.lineage]
     if event.container is not None:
-        out["container"] = _encode_shared(event.container)
+        out["container"] = _encode_obj(event.container)
     payload = _encode_obj(event.payload)
     if payload:
         out["payload"] = payload

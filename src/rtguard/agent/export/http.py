@@ -107,7 +107,6 @@ class HttpExporter:
         self._client = HttpClient(
             self._server, timeout=timeout, headers={"authorization": f"Bearer {token}"}, transport=transport
         )
-        self._send_lock = threading.Lock()
         # encoded batches waiting for the sender thread, bounded in bytes (then: the spool)
         self._box: deque[tuple[int, bytes, int]] = deque()
         self._box_bytes = 0
@@ -215,18 +214,17 @@ class HttpExporter:
         raise TransportError("protocol", f"server answered {resp.status}: {text}")
 
     def _drain_once(self) -> bool:
-        """Send the oldest spooled batch; True when it left the spool."""
+        """Send the oldest spooled batch; True when it left the spool. Sender thread only."""
         item = self._spool.peek()
         if item is None:
             return False
         seq, body = item
-        with self._send_lock:
-            try:
-                self._post(body)
-                self.counters["batches_sent"] += 1
-            except _Rejected:
-                self.counters["batches_rejected"] += 1
-            self._spool.remove(seq)
+        try:
+            self._post(body)
+            self.counters["batches_sent"] += 1
+        except _Rejected:
+            self.counters["batches_rejected"] += 1
+        self._spool.remove(seq)
         return True
 
     def _drain_loop(self) -> None:
