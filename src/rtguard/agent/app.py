@@ -301,6 +301,7 @@ def run_agent(config: AgentConfig, ready: Callable[[AgentState], None] | None = 
             step(state)
             done.append(step)
         memory.release()  # the BPF load and the /proc snapshot leave freed heap behind
+        memory.tune_gc()
         print(f"rtguard agent running (sensor {state.sensor.name if state.sensor else '?'}) "
               f"-> {config.server}", flush=True)  # fmt: skip
         if ready is not None:

@@ -9,9 +9,11 @@ attacker-controlled: whoever shows it escapes it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from typing import Final
+
+from rtguard.model.frozen import frozen
 
 
 class EventKind(StrEnum):
@@ -42,7 +44,7 @@ class EventKind(StrEnum):
     LIBRARY_LOAD = "library_load"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class Process:
     """A process as GuardDuty records it (reference §2), plus our stable identity.
 
@@ -80,7 +82,7 @@ class Process:
         return " ".join(self.argv)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class LineageEntry:
     """One ancestor in a process lineage, nearest parent first (GuardDuty ``LineageObject``)."""
 
@@ -95,7 +97,7 @@ class LineageEntry:
     start_time: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class EcsTask:
     """The ECS task a container belongs to, as the ECS agent or task metadata v4 describe it."""
 
@@ -110,7 +112,7 @@ class EcsTask:
     container_name: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class Container:
     """A container identified from its cgroup path (never from a hex-looking name)."""
 
@@ -124,7 +126,7 @@ class Container:
     ecs: EcsTask | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class Host:
     """The machine the agent runs on; ``instance_id`` is the EC2 instance id where known."""
 
@@ -133,28 +135,28 @@ class Host:
     boot_id: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class ExecPayload:
     """A successful exec; the new image is the event's process."""
 
     filename: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class ExitPayload:
     """A process (thread-group leader) ended with ``exit_code`` (raw wait status)."""
 
     exit_code: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class ForkPayload:
     """A new process; ``child_pid`` is the host pid of the child."""
 
     child_pid: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class NetPayload:
     """A socket operation with an internet address: connect, accept, bind, listen."""
 
@@ -167,14 +169,14 @@ class NetPayload:
     direction: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class UnixPayload:
     """A connect on a unix socket."""
 
     path: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class DnsPayload:
     """A DNS query with its answer when seen; ``answers`` are addresses or names as text."""
 
@@ -186,7 +188,7 @@ class DnsPayload:
     server_ip: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class FilePayload:
     """A file change: write/create/truncate, rename, link, symlink, unlink or chmod."""
 
@@ -196,7 +198,7 @@ class FilePayload:
     mode: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class TargetPayload:
     """An operation on another process: ptrace (with request) or process_vm_writev."""
 
@@ -205,7 +207,7 @@ class TargetPayload:
     target: Process | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class MemfdPayload:
     """A memfd_create call with the name the process gave it."""
 
@@ -213,7 +215,7 @@ class MemfdPayload:
     flags: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class MountPayload:
     """A mount attempt, failing ones too (``result`` is the syscall's return value)."""
 
@@ -224,7 +226,7 @@ class MountPayload:
     result: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class ModulePayload:
     """A kernel module load attempt."""
 
@@ -233,7 +235,7 @@ class ModulePayload:
     sha256: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class CredPayload:
     """A credential change: the syscall and the ids before and after."""
 
@@ -246,7 +248,7 @@ class CredPayload:
     new_egid: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class LibraryPayload:
     """A shared library mapped executable (``mmap`` with ``PROT_EXEC`` of a file).
 
@@ -261,7 +263,7 @@ class LibraryPayload:
     ino: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class EmptyPayload:
     """A kind with nothing beyond the acting process (for example ``userfaultfd``)."""
 
@@ -310,7 +312,7 @@ PAYLOAD_BY_KIND: Final[dict[EventKind, type[Payload]]] = {
 }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class Event:
     """One runtime event: who did what, where, when.
 

@@ -58,6 +58,7 @@ from rtguard.model.events import (
     TargetPayload,
     UnixPayload,
 )
+from rtguard.model.frozen import frozen
 
 MAX_LINEAGE: Final = 8
 DNS_ANSWER_TIMEOUT_NS: Final = 2_000_000_000
@@ -79,7 +80,7 @@ _FILE_KINDS: Final = {
 _CLK_TCK_NS: Final = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class LiveDetails:
     """What can be read from a live process at enrichment time (empty when it is gone)."""
 
@@ -91,7 +92,7 @@ class LiveDetails:
     stdio_sockets: tuple[bool, bool, bool] = (False, False, False)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class Lookups:
     """Injected look-ups. Each must be total: return an empty value, never raise."""
 

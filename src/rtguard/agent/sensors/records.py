@@ -10,11 +10,12 @@ these records;
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
+from rtguard.model.frozen import frozen
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+
+@frozen
 class ExecRecord:
     """A process image: from a real exec (``ktime`` > 0) or from the start-up snapshot."""
 
@@ -52,7 +53,7 @@ class ExecRecord:
     exe_sha256: str = ""  # set by sensors that hash the image while the process is held (ptrace)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class ForkRecord:
     """A new process (thread-group leader only): ``child_pid`` forked from ``parent_pid``."""
 
@@ -64,7 +65,7 @@ class ForkRecord:
     child_ns_pid: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class ExitRecord:
     """A process (thread-group leader) exited with the raw wait status ``exit_code``."""
 
@@ -74,7 +75,7 @@ class ExitRecord:
     exit_code: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class NetRecord:
     """A connect (after it returned), accept, bind or listen on an IPv4/IPv6 socket.
 
@@ -97,7 +98,7 @@ class NetRecord:
     remote_port: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class UnixConnectRecord:
     """A connect on a unix socket; abstract names are shown as ``@name``."""
 
@@ -110,7 +111,7 @@ class UnixConnectRecord:
     sock_type: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class DnsRecord:
     """One DNS message sent to (``outgoing``) or received from a server on port 53.
 
@@ -131,7 +132,7 @@ class DnsRecord:
     truncated: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class FileRecord:
     """A file change: ``kind`` is write, rename, link, symlink, unlink or chmod.
 
@@ -152,7 +153,7 @@ class FileRecord:
     truncated: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class ProcOpRecord:
     """ptrace, process_vm_writev, memfd_create, userfaultfd, module load or a credential change.
 
@@ -181,7 +182,7 @@ class ProcOpRecord:
     path: str = ""  # module: the file finit_module was given (from its fd)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class MountRecord:
     """A mount attempt, failing ones too (``result`` < 0).
 
@@ -202,7 +203,7 @@ class MountRecord:
     syscall: str = "mount"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class LibraryRecord:
     """A file written in the container after it started (overlay upper layer) mapped executable.
 
@@ -238,7 +239,7 @@ Record = (
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen
 class SensorStats:
     """Counters a sensor reports: records delivered, records lost by reason, and events the sensor
     folded into an earlier one on purpose (``coalesced``: repeated write-opens of a file by the same

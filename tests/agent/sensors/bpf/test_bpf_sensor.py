@@ -360,3 +360,30 @@ def test_threads_are_not_processes(sensor: BpfSensor) -> None:
     assert end.ktime - fork.ktime >= 0.35e9
     assert end.start_boottime == fork.child_start_boottime
     assert not [r for r in recs if isinstance(r, ForkRecord) and r.parent_pid == proc.pid]
+
+
+def test_wait_sleeps_through_a_steady_stream_until_the_timer() -> None:
+    """Records written without a forced wakeup do not cut the wait short (edge-triggered).
+
+    A shell loop keeps exec'ing; with a level-triggered wait every call would return at once
+    (the ring always holds a record), draining a few records per call.
+    """
+    require_root()
+    s = BpfSensor()
+    s.start()
+    storm = subprocess.Popen(["/bin/sh", "-c", "while :; do /bin/true; done"])
+    try:
+        time.sleep(0.2)  # the stream is flowing
+        s.poll(0)
+        calls, got = 0, 0
+        start = time.monotonic()
+        while calls < 5:
+            got += len(s.poll(100))
+            calls += 1
+        took = time.monotonic() - start
+    finally:
+        storm.kill()
+        storm.wait()
+        s.close()
+    assert got > 0, "the storm's records came"
+    assert took >= 0.4, f"5 waits of 100 ms returned in {took:.3f}s: the wait did not sleep"

