@@ -31,7 +31,7 @@ def test_fields_compare_and_hash_like_a_frozen_dataclass() -> None:
 
 def test_keyword_only() -> None:
     with pytest.raises(TypeError):
-        _Point(1)  # type: ignore[misc]
+        _Point(1)  # type: ignore[call-arg]
 
 
 def test_mypy_rejects_assigning_a_field(tmp_path: Path) -> None:
