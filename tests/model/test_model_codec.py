@@ -154,7 +154,23 @@ def test_spliced_batch_json_is_the_same_document(name: str, argv: list[str], pid
     batch = Batch(agent_id=agent, seq=pid, events=events)
     body = encode_batch_json(batch)
     assert json.loads(body) == json.loads(json.dumps(encode_batch(batch)))
-    body.decode("ascii")  # hostile text is escaped, never raw bytes
+    body.decode("utf-8")
+    assert not any(b < 0x20 for b in body)  # control characters in hostile text are escaped
+
+
+def test_spliced_batch_json_keeps_text_orjson_refuses() -> None:
+    """A file name that was not UTF-8 (read with surrogateescape) and a huge integer go through
+    the reference encoder instead of failing the batch."""
+    odd = "/tmp/\udcff\udcfe-x"
+    proc = Process(exec_id="x", pid=1, name="a\x1b[31m", exe_path=odd, cwd=odd)
+    events = (
+        _event(process=proc),
+        _event(kind=EventKind.DNS_QUERY, process=proc, payload=DnsPayload(name=odd, answers=(odd,))),
+    )
+    batch = Batch(agent_id="a", seq=2**70, events=events)
+    body = encode_batch_json(batch)
+    assert json.loads(body) == json.loads(json.dumps(encode_batch(batch)))
+    assert json.loads(body)["events"][0]["process"]["exe_path"] == odd
 
 
 def test_repeated_objects_decode_once_but_are_still_checked_each_time() -> None:

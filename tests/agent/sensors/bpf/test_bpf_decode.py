@@ -250,3 +250,37 @@ def test_well_formed_exec_round_trips(names: list[bytes], args: list[str], filen
     assert out.argv == tuple(args)
     assert out.cgroup_path == cgroup_path(list(names))
     assert not out.argv_truncated
+
+
+def test_repeated_exec_strings_come_from_the_cache_and_stay_exact() -> None:
+    """An exec's strings are cached by their raw bytes and lengths: a repeat decodes the same,
+    and the same bytes split differently (exe path vs environment) decode differently."""
+    from rtguard.agent.sensors.bpf import decode as mod
+
+    first = decode(exec_raw(pid=10))
+    again = decode(exec_raw(pid=11))
+    assert isinstance(first, ExecRecord) and isinstance(again, ExecRecord)
+    assert (again.pid, again.argv, again.exe_path, again.ld_preload) == (
+        11,
+        first.argv,
+        first.exe_path,
+        first.ld_preload,
+    )
+    # "/usr/bin/echo\0" + "X=1\0" as exe + env, then as a longer exe and a shorter env
+    a = decode(exec_raw(exe=b"/usr/bin/echo\0", env=b"X=1\0"))
+    b = decode(exec_raw(exe=b"/usr/bin/echo\0X=1", env=b"\0"))
+    assert isinstance(a, ExecRecord) and isinstance(b, ExecRecord)
+    assert a.exe_path == "/usr/bin/echo" and a.env_seen
+    assert b.exe_path == "/usr/bin/echo" and b.env_seen  # the text stops at the first NUL
+    c = decode(exec_raw(exe=b"/usr/bin/echo\0", env=b"LD_PRELOAD=/a.so\0"))
+    d = decode(exec_raw(exe=b"/usr/bin/echo\0LD_PRELOAD=/a.so", env=b"\0"))
+    assert isinstance(c, ExecRecord) and isinstance(d, ExecRecord)
+    assert (c.ld_preload, d.ld_preload) == ("/a.so", "")
+    # a malformed cgroup area is an error every time, never cached as good
+    for _ in range(2):
+        assert _kind(exec_raw(cgroup_leaf_first=(b"a",), depth=3)) is DecodeErrorKind.BAD_TAIL
+    # bounded: many distinct execs never hold more than the limit
+    for i in range(mod._EXEC_STRINGS_MAX + 10):
+        decode(exec_raw(args=f"/bin/echo\0{i}\0".encode()))
+    assert len(mod._EXEC_STRINGS) <= mod._EXEC_STRINGS_MAX
+    assert mod._exec_strings_bytes <= mod._EXEC_STRINGS_MAX_BYTES

@@ -188,6 +188,62 @@ def env_loader_vars(area: bytes) -> tuple[str, str, bool]:
     return preload, library_path, True
 
 
+# An exec's strings (file name, cgroup, argv, cwd, exe path, environment) repeat whenever a
+# program is run again the same way (health checks, cron, shell loops): their decoding is
+# cached by the raw bytes, bounded in entries and in bytes held.
+_ExecStrings = tuple[str, str, tuple[str, ...], str, str, str, str, bool]
+_EXEC_STRINGS: dict[tuple[bytes, int, int, int, int, int, int, int], _ExecStrings] = {}
+_EXEC_STRINGS_MAX: Final = 512
+_EXEC_STRINGS_MAX_BYTES: Final = 1 << 20
+_exec_strings_bytes = 0
+_COMMS: dict[bytes, str] = {}
+
+
+def _exec_strings(
+    tail: bytes, filename_len: int, cgroup_len: int, args_len: int, cwd_len: int, exe_len: int,
+    cgroup_depth: int, flags: int,
+) -> _ExecStrings | None:  # fmt: skip
+    """Decode an exec record's variable part; None if the cgroup area is malformed."""
+    cg_end = filename_len + cgroup_len
+    args_end = cg_end + args_len
+    cwd_end = args_end + cwd_len
+    exe_end = cwd_end + exe_len
+    path = _cgroup_area(tail[filename_len:cg_end], cgroup_depth, bool(flags & _CGROUP_DEEP))
+    if path is None:
+        return None
+    preload, library_path, env_seen = env_loader_vars(tail[exe_end:])
+    return (
+        _text(tail[:filename_len]),
+        path,
+        split_args(tail[cg_end:args_end]),
+        _text(tail[args_end:cwd_end]),
+        _text(tail[cwd_end:exe_end]),
+        preload,
+        library_path,
+        env_seen,
+    )
+
+
+def _remember_exec_strings(
+    key: tuple[bytes, int, int, int, int, int, int, int], strings: _ExecStrings
+) -> None:
+    global _exec_strings_bytes
+    if len(_EXEC_STRINGS) >= _EXEC_STRINGS_MAX or _exec_strings_bytes + len(key[0]) > _EXEC_STRINGS_MAX_BYTES:
+        _EXEC_STRINGS.clear()
+        _exec_strings_bytes = 0
+    _EXEC_STRINGS[key] = strings
+    _exec_strings_bytes += len(key[0])
+
+
+def _comm_text(raw: bytes) -> str:
+    text = _COMMS.get(raw)
+    if text is None:
+        if len(_COMMS) >= _EXEC_STRINGS_MAX:
+            _COMMS.clear()
+        text = _COMMS[raw] = _text(raw)
+    return text
+
+
 def _decode_exec(raw: bytes) -> Decoded:
     if len(raw) < _EXEC.size:
         return DecodeError(kind=DecodeErrorKind.TOO_SHORT, op=abi.Op.EXEC, size=len(raw))
@@ -236,19 +292,21 @@ def _decode_exec(raw: bytes) -> Decoded:
             detail=f"lengths {filename_len}+{cgroup_len}+{args_len}+{cwd_len}+{exe_len}+{env_len} "
             f"!= tail {len(tail)}",
         )
-    args_end = filename_len + cgroup_len + args_len
-    cwd_end = args_end + cwd_len
-    exe_end = cwd_end + exe_len
-    preload, library_path, env_seen = env_loader_vars(tail[exe_end:])
-    cg_end = filename_len + cgroup_len
-    path = _cgroup_area(tail[filename_len:cg_end], cgroup_depth, bool(flags & _CGROUP_DEEP))
-    if path is None:
-        return DecodeError(
-            kind=DecodeErrorKind.BAD_TAIL,
-            op=abi.Op.EXEC,
-            size=len(raw),
-            detail=f"cgroup area does not hold {cgroup_depth} names",
+    key = (tail, filename_len, cgroup_len, args_len, cwd_len, exe_len, cgroup_depth, flags & _CGROUP_DEEP)
+    strings = _EXEC_STRINGS.get(key)
+    if strings is None:
+        strings = _exec_strings(
+            tail, filename_len, cgroup_len, args_len, cwd_len, exe_len, cgroup_depth, flags
         )
+        if strings is None:
+            return DecodeError(
+                kind=DecodeErrorKind.BAD_TAIL,
+                op=abi.Op.EXEC,
+                size=len(raw),
+                detail=f"cgroup area does not hold {cgroup_depth} names",
+            )
+        _remember_exec_strings(key, strings)
+    filename, path, argv, cwd, exe_path, preload, library_path, env_seen = strings
     return ExecRecord(
         ktime=ktime,
         pid=pid,
@@ -261,9 +319,9 @@ def _decode_exec(raw: bytes) -> Decoded:
         egid=egid,
         start_boottime=start_boottime,
         parent_start_boottime=parent_start_boottime,
-        comm=_text(comm),
-        filename=_text(tail[:filename_len]),
-        argv=split_args(tail[cg_end:args_end]),
+        comm=_comm_text(comm),
+        filename=filename,
+        argv=argv,
         argv_truncated=bool(flags & _ARGS_CUT),
         cgroup_id=cgroup_id,
         cgroup_path=path,
@@ -272,8 +330,8 @@ def _decode_exec(raw: bytes) -> Decoded:
         exe_dev=user_dev(exe_dev),
         exe_ino=exe_ino,
         exe_mtime=exe_mtime_ns,
-        cwd=_text(tail[args_end:cwd_end]),
-        exe_path=_text(tail[cwd_end:exe_end]),
+        cwd=cwd,
+        exe_path=exe_path,
         env_seen=env_seen,
         ld_preload=preload,
         ld_library_path=library_path,
