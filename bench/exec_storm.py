@@ -43,6 +43,19 @@ def storm(n: int, cpu: int | None) -> float:
     return time.perf_counter() - start
 
 
+def noise_line(base: list[float], ratios: list[float]) -> str:
+    """How far apart the baseline runs themselves are, next to the spread of the ratios.
+
+    On a virtual machine the speed of the same storm drifts by several per cent between runs
+    (neighbours, idle-state wake-ups); an overhead smaller than this spread is not resolved.
+    """
+    q = statistics.quantiles(ratios, n=4) if len(ratios) >= 2 else [ratios[0]] * 3
+    return (
+        f"  noise    : baseline runs differ by up to {100 * (max(base) / min(base) - 1):.1f}% among "
+        f"themselves; per-round ratios' interquartile range {100 * q[0]:+.1f}% .. {100 * q[2]:+.1f}%"
+    )
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -157,6 +170,7 @@ def main() -> int:
         f"  overhead : {100 * statistics.median(ratios):+.1f}% (median of per-round ratios "
         f"{[f'{100 * r:+.1f}%' for r in ratios]}; ratio of medians {100 * (a / b - 1):+.1f}%)"
     )
+    print(noise_line(base, ratios))
     ac, sc = statistics.median(agent_cpu), statistics.median(server_cpu)
     print(f"  agent CPU: {ac:.2f}s per storm ({ac / args.execs * 1e6:.0f} us/exec); server CPU {sc:.2f}s")
     print(f"  agent RSS: {rss / 1024:.1f} MiB (peak {hwm / 1024:.1f} MiB) after the last round")
@@ -218,6 +232,7 @@ def sink_main(args: argparse.Namespace, work: Path) -> int:
         f"  overhead : {100 * statistics.median(ratios):+.1f}% (median of per-round ratios "
         f"{[f'{100 * r:+.1f}%' for r in ratios]})"
     )
+    print(noise_line(base, ratios))
     ac = statistics.median(agent_cpu)
     print(
         f"  agent CPU: {ac / args.execs * 1e6:.0f} us/exec; RSS {rss / 1024:.1f} MiB (peak {hwm / 1024:.1f} MiB)"

@@ -257,6 +257,9 @@ static __always_inline __u32 task_ns_pid(struct task_struct *t, __u32 *pidns)
 #define S_IFMT_ 0170000
 #define S_IFSOCK_ 0140000
 #define S_IFCHR_ 0020000
+#define S_IFIFO_ 0010000
+#define S_IFREG_ 0100000
+#define S_IFDIR_ 0040000
 #define AF_UNIX_ 1
 #define AF_INET_ 2
 #define AF_INET6_ 10
@@ -451,19 +454,57 @@ static __always_inline void emit(void *rec, __u64 size)
 		count(RTG_CNT_EMITTED);
 }
 
-/* Bits of fds 0..2 that are sockets. */
-static __always_inline __u8 stdio_sockets(struct task_struct *t)
+/* What an open file is, as enum rtg_stdio_kind. */
+static __always_inline __u16 stdio_kind(struct file *f)
+{
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	__u32 mode = BPF_CORE_READ(ino, i_mode) & S_IFMT_;
+	__u32 major;
+	struct socket *sock;
+	__u16 family;
+
+	switch (mode) {
+	case S_IFREG_:
+	case S_IFDIR_:
+		return RTG_STDIO_FILE;
+	case S_IFIFO_:
+		return RTG_STDIO_PIPE;
+	case S_IFCHR_:
+		major = BPF_CORE_READ(ino, i_rdev) >> 20;
+		if (major == 4 || major == 5 || (major >= 136 && major <= 143))
+			return RTG_STDIO_TTY;
+		return RTG_STDIO_CHAR;
+	case S_IFSOCK_:
+		sock = BPF_CORE_READ(f, private_data);
+		family = BPF_CORE_READ(sock, sk, __sk_common.skc_family);
+		if (family == AF_INET_ || family == AF_INET6_)
+			return RTG_STDIO_INET;
+		if (family == AF_UNIX_)
+			return RTG_STDIO_UNIX;
+		return RTG_STDIO_SOCKET;
+	}
+	return RTG_STDIO_OTHER;
+}
+
+/* Bits of fds 0..2 that are sockets; their kinds, 4 bits each, into *kinds. */
+static __always_inline __u8 stdio_sockets(struct task_struct *t, __u16 *kinds)
 {
 	__u8 bits = 0;
+	__u16 k, all = 0;
 	int i;
 
 #pragma unroll
 	for (i = 0; i < 3; i++) {
 		struct file *f = fd_file(t, i);
 
-		if (f && (BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT_) == S_IFSOCK_)
+		if (!f)
+			continue;
+		k = stdio_kind(f);
+		all |= k << (4 * i);
+		if (k == RTG_STDIO_INET || k == RTG_STDIO_UNIX || k == RTG_STDIO_SOCKET)
 			bits |= 1 << i;
 	}
+	*kinds = all;
 	return bits;
 }
 
@@ -515,7 +556,7 @@ int BPF_PROG(rtg_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
 	struct fs_struct *fs;
 	const struct cred *cred;
 	unsigned long a_start, a_end, a_size;
-	__u16 flags = 0;
+	__u16 flags = 0, stdio_kinds = 0;
 	__u64 size;
 	long n;
 	int i;
@@ -543,8 +584,8 @@ int BPF_PROG(rtg_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->mntns = p->nsproxy->mnt_ns->ns.inum;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	e->stdio = stdio_sockets(p);
-	e->_pad1 = 0;
+	e->stdio = stdio_sockets(p, &stdio_kinds);
+	e->stdio_kinds = stdio_kinds;
 	e->_pad2 = 0;
 
 	mm = p->mm;

@@ -20,7 +20,7 @@
 
 /* Keep equal to bpf/ABI_VERSION (a test checks). */
 #define RTG_ABI_MAJOR 3
-#define RTG_ABI_MINOR 0
+#define RTG_ABI_MINOR 1
 #define RTG_ABI_PATCH 0
 #define RTG_ABI_VERSION_CODE ((RTG_ABI_MAJOR << 16) | (RTG_ABI_MINOR << 8) | RTG_ABI_PATCH)
 
@@ -118,6 +118,23 @@ enum rtg_stdio {
 	RTG_STDERR_SOCK = 1 << 2,
 };
 
+/*
+ * rtg_exec.stdio_kinds: what fd 0/1/2 is at exec, 4 bits each (fd N in bits 4N..4N+3). Tells a
+ * TCP connection from a socketpair and a terminal from a pipe: a shell session on a network
+ * connection vs. a script piped into `sh`. 0 (unknown) is what a 3.0 object wrote.
+ */
+enum rtg_stdio_kind {
+	RTG_STDIO_UNKNOWN = 0, /* closed, or not read */
+	RTG_STDIO_FILE = 1,    /* a regular file (or a directory) */
+	RTG_STDIO_TTY = 2,     /* a terminal: tty, console or pseudo-terminal (majors 4, 5, 136-143) */
+	RTG_STDIO_CHAR = 3,    /* another character device (/dev/null, ...) */
+	RTG_STDIO_PIPE = 4,    /* a pipe or FIFO */
+	RTG_STDIO_INET = 5,    /* an AF_INET or AF_INET6 socket */
+	RTG_STDIO_UNIX = 6,    /* an AF_UNIX socket (socketpair included) */
+	RTG_STDIO_SOCKET = 7,  /* a socket of another family (netlink, vsock, ...) */
+	RTG_STDIO_OTHER = 8,   /* anything else (block device, anonymous inode, ...) */
+};
+
 /* Indexes of the per-CPU counter array map `rtg_counters` (u64 per CPU each). */
 enum rtg_counter {
 	RTG_CNT_LOST_RINGBUF_FULL = 0, /* a record was dropped: the ring buffer had no room */
@@ -167,7 +184,7 @@ struct rtg_exec {
 	__u16 cwd_len;                  /* field 24: tail bytes of the working directory, NUL included */
 	__u16 exe_len;                  /* field 25: tail bytes of the executable's path, NUL included */
 	__u16 env_len;                  /* field 26: tail bytes of the environment copied */
-	__u16 _pad1;                    /* field 27: zero */
+	__u16 stdio_kinds;              /* field 27: enum rtg_stdio_kind of fds 0..2, 4 bits each (ABI 3.1) */
 	__u32 env_size;                 /* field 28: full size of the environment area */
 	__u32 _pad2;                    /* field 29: zero */
 	/*

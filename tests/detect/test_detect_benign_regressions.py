@@ -233,3 +233,95 @@ def test_binary_written_by_anything_else_then_run_is_still_new(writer: str, argv
     run_it = exec_event("x", exe_path="/usr/local/bin/x", exe_written_after_start=True)
     (d,) = run([write, run_it], NEW)
     assert d.context["modifyingProcess"] == f"/usr/bin/{writer}"
+
+
+# The sensor names what stdio is (ABI 3.1): a session shell on a unix socketpair of a service
+# that connected out is not a reverse shell, one on the TCP connection (or behind a relay tool's
+# socketpair) is; a script piped into a bare sh from a web server is not a session.
+
+
+def _connected(name: str, pid: int) -> Event:
+    return connect_event("203.0.113.9", 4444, name=name, pid=pid, exec_id=f"exec-{pid}")
+
+
+def test_session_shell_on_a_socketpair_of_a_service_is_not_a_reverse_shell() -> None:
+    child = exec_event(
+        "sh",
+        argv=["/bin/sh"],
+        pid=521,
+        lineage=[ancestor("node", pid=520)],
+        stdio_sockets=(True, True, True),
+        stdio_types=("unix", "unix", "unix"),
+    )
+    assert not run([_connected("node", 520), child], REV)
+
+
+@pytest.mark.parametrize(
+    ("connector", "types"),
+    [
+        ("node", ("inet", "inet", "inet")),  # bash -i >& /dev/tcp/..., nc -e: the connection itself
+        ("socat", ("unix", "unix", "unix")),  # socat TCP:host:port EXEC:sh: a socketpair to the relay
+        ("nc", ("inet", "unix", "unix")),
+        ("python3", ("socket", "socket", "socket")),  # a sensor that cannot name the family
+        ("python3", ("", "", "")),  # an older sensor: stdio_sockets alone
+    ],
+)
+def test_reverse_shells_on_the_network_still_fire(connector: str, types: tuple[str, str, str]) -> None:
+    child = exec_event(
+        "sh",
+        argv=["sh", "-i"],
+        pid=531,
+        lineage=[ancestor(connector, pid=530)],
+        stdio_sockets=(True, True, True),
+        stdio_types=types,
+    )
+    (d,) = run([_connected(connector, 530), child], REV)
+    assert d.rule_id == "RTG-0131"
+
+
+@pytest.mark.parametrize("stdin", ["pipe", "file", "char"])
+def test_script_piped_into_a_bare_shell_by_a_web_server_is_not_a_session(stdin: str) -> None:
+    child = exec_event(
+        "sh",
+        argv=["/bin/sh"],
+        pid=621,
+        lineage=[ancestor("python3", pid=620)],
+        stdio_types=(stdin, "pipe", "pipe"),
+    )
+    assert not run([_listen("python3", 620), child], SHELL)
+
+
+def test_script_fed_through_a_socketpair_by_a_service_is_not_a_session() -> None:
+    """Node's spawn gives the child socketpair stdio: ``spawnSync("sh", [], {input})``."""
+    child = exec_event(
+        "sh",
+        argv=["sh"],
+        pid=641,
+        lineage=[ancestor("node", pid=640)],
+        stdio_sockets=(True, True, True),
+        stdio_types=("unix", "unix", "unix"),
+    )
+    assert not run([_listen("node", 640), child], SHELL)
+
+
+@pytest.mark.parametrize(
+    ("service", "stdin"),
+    [
+        ("python3", "tty"),
+        ("python3", "inet"),  # nc -l -e /bin/sh style: the accepted connection itself
+        ("socat", "unix"),  # socat TCP-LISTEN:4444 EXEC:/bin/sh
+        ("python3", "socket"),  # a sensor that cannot name the family
+        ("python3", ""),  # an older sensor
+    ],
+)
+def test_bare_shell_on_a_terminal_or_socket_from_a_web_server_still_fires(service: str, stdin: str) -> None:
+    child = exec_event(
+        "sh",
+        argv=["/bin/sh"],
+        pid=631,
+        lineage=[ancestor(service, pid=630)],
+        stdio_sockets=(stdin in ("inet", "unix", "socket"), False, False),
+        stdio_types=(stdin, "pipe", "pipe"),
+    )
+    (d,) = run([_listen(service, 630), child], SHELL)
+    assert d.rule_id == "RTG-0132"

@@ -56,6 +56,16 @@ def test_proc_argv_with_and_without_index() -> None:
     assert value("proc.argv", ev, "9") is None
 
 
+def test_proc_stdio_types() -> None:
+    ev = exec_event("sh", stdio_types=("pipe", "inet", "tty"))
+    assert (value("proc.stdin_type", ev), value("proc.stdout_type", ev), value("proc.stderr_type", ev)) == (
+        "pipe",
+        "inet",
+        "tty",
+    )
+    assert value("proc.stdin_type", exec_event("sh")) is None  # not known: no value
+
+
 def test_proc_names_collects_every_name_the_process_goes_by() -> None:
     plain = exec_event("curl", argv=["curl", "-s"])
     assert value("proc.names", plain) == ("curl",)

@@ -48,7 +48,9 @@ prefixes) in a second container.
 False positives this suite found, fixed in the detections with regression tests in
 ``tests/detect/test_detect_benign_regressions.py`` (decisions in ``docs/rules.md``): Node
 services shelling out were ReverseShell (socketpair stdio) and CGI scripts were
-SuspiciousShellCreated; an application's own log rotation was DefenseEvasion
+SuspiciousShellCreated; a script fed to a bare ``sh`` on its stdin by a service (a pipe from
+Python, a socketpair from Node) was SuspiciousShellCreated or ReverseShell until the sensor
+named what stdio is (ABI 3.1); an application's own log rotation was DefenseEvasion
 SensitiveFileModified; a native program installed by ``python3 -m pip`` was NewBinaryExecuted.
 ``useradd``/``groupadd`` run by a package's maintainer script is deliberately not
 Persistence:Runtime/SuspiciousCommand (Debian policy asks maintainer scripts to create the
@@ -458,6 +460,10 @@ server.listen(0, "127.0.0.1", async () => {
   const hook = cp.spawnSync("sh", ["/opt/src/sh/hook.sh", "deploy"]).stdout.toString().trim();
   const direct = cp.execFileSync("/opt/src/sh/hook.sh", ["direct"]).toString().trim();
   if (sum !== "42" || hook !== "hook deploy" || direct !== "hook direct") throw new Error(`${sum} ${hook} ${direct}`);
+  // A script fed to a bare sh on its stdin: a socketpair (libuv), from a process that both
+  // listens and connected out. Neither a reverse shell nor an interactive shell.
+  const piped = cp.spawnSync("sh", [], { input: "echo piped-$((6 * 7))\\n" }).stdout.toString().trim();
+  if (piped !== "piped-42") throw new Error(`piped: ${piped}`);
   console.log("node ok", answers.length, primes, hits, f.length);
   agent.destroy();
   server.close();
@@ -525,7 +531,7 @@ wait $jvm || true
 """
 
 PY_PROGRAM = """\
-import ctypes, ctypes.util, hashlib, json, multiprocessing, os, sqlite3, subprocess, tempfile, threading
+import ctypes, ctypes.util, hashlib, json, multiprocessing, os, socket, sqlite3, subprocess, tempfile, threading
 
 def square(x):
     return x * x
@@ -535,6 +541,11 @@ if __name__ == "__main__":
         assert sum(pool.map(square, range(1000))) == sum(x * x for x in range(1000))
     out = subprocess.run(["sh", "-c", "echo $((6 * 7))"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "42"
+    # A network service feeding a script to a bare sh on a pipe (a CI runner's shell executor):
+    # stdin is a pipe, not a session.
+    with socket.create_server(("127.0.0.1", 0)):
+        out = subprocess.run(["sh"], input="echo piped-$((6 * 7))\\n", capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "piped-42"
     db = sqlite3.connect(os.path.join(tempfile.mkdtemp(), "app.db"))
     db.execute("create table t (k text, v int)")
     db.executemany("insert into t values (?, ?)", [(f"k{i}", i) for i in range(5000)])

@@ -220,6 +220,13 @@ def proc_stdio_socket(fd: int) -> Extractor:
     return extract
 
 
+def proc_stdio_type(fd: int) -> Extractor:
+    def extract(e: Event) -> str | None:
+        return _or_none(e.process.stdio_types[fd])
+
+    return extract
+
+
 def proc_pname(e: Event) -> str | None:
     lineage = e.lineage
     return lineage[0].name if lineage else None

@@ -265,6 +265,11 @@ _f("proc", "proc.ld_library_path", STR, x.proc_ld_library_path, "`LD_LIBRARY_PAT
 _f("proc", "proc.stdin_is_socket", BOOL, x.proc_stdio_socket(0), "Standard input is a socket.", falco=False)
 _f("proc", "proc.stdout_is_socket", BOOL, x.proc_stdio_socket(1), "Standard output is a socket.", falco=False)
 _f("proc", "proc.stderr_is_socket", BOOL, x.proc_stdio_socket(2), "Standard error is a socket.", falco=False)
+for _fd, (_name, _what) in enumerate((("stdin", "input"), ("stdout", "output"), ("stderr", "error"))):
+    _f("proc", f"proc.{_name}_type", STR, x.proc_stdio_type(_fd),
+       f"What standard {_what} was at exec: `file`, `tty`, `char` (a device such as /dev/null), "
+       "`pipe`, `inet` (TCP/UDP socket), `unix` (unix socket or socketpair), `socket` (another or unknown "
+       "family), `other`; absent when the sensor could not tell.", falco=False)
 
 _f("user", "user.uid", NUM, x.user_uid, "User id of the process.")
 _f("user", "user.euid", NUM, x.user_euid, "Effective user id of the process.", falco=False)

@@ -75,6 +75,9 @@ class Process:
     exe_from_memfd: bool = False
     exe_written_after_start: bool = False
     stdio_sockets: tuple[bool, bool, bool] = (False, False, False)
+    # what fds 0..2 were at exec: "", "file", "tty", "char", "pipe", "inet", "unix", "socket",
+    # "other" ("" when the sensor could not tell; "socket": a family it could not name)
+    stdio_types: tuple[str, str, str] = ("", "", "")
 
     @property
     def cmdline(self) -> str:

@@ -120,6 +120,7 @@ def build_lookups(ecs_agent_uri: str, ecs_metadata_uri: str) -> tuple[Lookups, d
             ld_library_path=info.ld_library_path,
             user_name=info.user_name,
             stdio_sockets=info.stdio_sockets,
+            stdio_types=info.stdio_types,
         )
 
     roots = _RootPids()

@@ -90,6 +90,7 @@ class LiveDetails:
     ld_library_path: str = ""
     user_name: str = ""
     stdio_sockets: tuple[bool, bool, bool] = (False, False, False)
+    stdio_types: tuple[str, str, str] = ("", "", "")
 
 
 @frozen
@@ -562,6 +563,11 @@ class ProcessTable:
                 rec.stdio_sockets
                 if rec.stdio_sockets is not None
                 else (live.stdio_sockets if live else (False, False, False))
+            ),
+            stdio_types=(
+                rec.stdio_types
+                if rec.stdio_types is not None
+                else (live.stdio_types if live else ("", "", ""))
             ),
         )
         return _Entry(process=process, container=container, cgroup_path=rec.cgroup_path, pidns=rec.pidns)

@@ -10,9 +10,35 @@ these records;
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Final, Protocol
 
 from rtguard.model.frozen import frozen
+
+# What a standard fd can be at exec: "" (closed or unknown), a regular "file", a "tty", another
+# "char" device (/dev/null), a "pipe", an "inet" (TCP/UDP, v4 or v6) or "unix" socket, a
+# "socket" of another or unknown family, or "other".
+STDIO_TYPES: Final = ("", "file", "tty", "char", "pipe", "inet", "unix", "socket", "other")
+SOCKET_TYPES: Final = frozenset({"inet", "unix", "socket"})
+
+
+def stdio_type_of_link(target: str) -> str:
+    """The STDIO_TYPES name of a ``/proc/<pid>/fd/N`` link target (``""`` if unreadable).
+
+    /proc does not name a socket's family (``socket:[inode]``): such a socket is ``"socket"``.
+    """
+    if not target:
+        return ""
+    if target.startswith("socket:"):
+        return "socket"
+    if target.startswith("pipe:"):
+        return "pipe"
+    if target.startswith(("/dev/pts/", "/dev/tty", "/dev/console")) or target == "/dev/ptmx":
+        return "tty"
+    if target.startswith("/dev/"):
+        return "char"
+    if target.startswith("/"):
+        return "file"
+    return "other"
 
 
 @frozen
@@ -48,6 +74,8 @@ class ExecRecord:
     ld_preload: str = ""
     ld_library_path: str = ""
     stdio_sockets: tuple[bool, bool, bool] | None = None
+    # what fds 0..2 are (STDIO_TYPES); None when the sensor could not tell
+    stdio_types: tuple[str, str, str] | None = None
     exe_from_memfd: bool = False
     exe_on_upper: bool = False
     exe_sha256: str = ""  # set by sensors that hash the image while the process is held (ptrace)

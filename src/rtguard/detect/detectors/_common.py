@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Final, Generic, TypeVar
 
-from rtguard.model.events import Event
+from rtguard.model.events import Event, Process
 
 V = TypeVar("V")
 
@@ -42,6 +42,24 @@ class BoundedMap(Generic[V]):
 
     def __len__(self) -> int:
         return len(self._data)
+
+
+# Programs that relay a network connection to a child's stdio (``socat TCP:host:port EXEC:sh``
+# gives the shell a socketpair): a shell on a unix socket of one of these is on the network.
+RELAY_TOOLS: Final = frozenset(
+    {"socat", "nc", "ncat", "netcat", "nc.traditional", "nc.openbsd", "busybox", "pwncat", "cryptcat"}
+)
+# Standard input that cannot be a session: a script piped or redirected in, or /dev/null.
+NON_INTERACTIVE_STDIN: Final = frozenset({"pipe", "file", "char"})
+
+
+def stdio_type(p: Process, fd: int) -> str:
+    """What fd 0/1/2 was at exec (``Process.stdio_types``); from sensors that cannot tell the
+    type, ``"socket"`` for a socket and ``""`` otherwise."""
+    kind = p.stdio_types[fd]
+    if kind:
+        return kind
+    return "socket" if p.stdio_sockets[fd] else ""
 
 
 def is_shell(event: Event) -> bool:

@@ -8,9 +8,11 @@ reported. A shell that runs a command string or a script (``sh -c cmd``, ``sh jo
 a session on the connection: Node's ``child_process`` gives every child socketpair stdio, so a
 service that made any outbound connection and then shells out would otherwise match. A shell
 fed by an accepted connection alone (a bind shell: SuspiciousShellCreated) is not reported.
-The sensor says whether stdio fds are sockets, not their family, so a session shell on a unix
-socketpair of a process that connected out still matches. No context keys: the process and its
-lineage are the evidence. Must not do I/O; state is bounded.
+The sensor names the sockets' family: stdio on TCP/UDP (or a socket of unknown family, from
+sensors that cannot tell) matches; stdio on a unix socketpair matches only when the process
+that connected out is a relay tool (``socat TCP:host:port EXEC:sh`` hands its child a
+socketpair), so a service's session shell on a socketpair does not. No context keys: the
+process and its lineage are the evidence. Must not do I/O; state is bounded.
 """
 
 from __future__ import annotations
@@ -18,19 +20,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-from rtguard.detect.detectors._common import BoundedMap, ancestry_ids, is_shell, reads_commands_from_stdin
+from rtguard.detect.detectors._common import (
+    RELAY_TOOLS,
+    BoundedMap,
+    ancestry_ids,
+    is_shell,
+    reads_commands_from_stdin,
+    stdio_type,
+)
 from rtguard.model.events import Event, EventKind, NetPayload
 from rtguard.model.findings import Detection
 
 FINDING_TYPE: Final = "Execution:Runtime/ReverseShell"
 _TCP: Final = 6
+_SOCKETS: Final = frozenset({"inet", "unix", "socket"})
 
 
 @dataclass(slots=True)
 class ReverseShellState:
-    """``exec_id`` → ``ip:port`` of the last outbound TCP connection."""
+    """``exec_id`` → (``ip:port`` of the last outbound TCP connection, the process's name)."""
 
-    connected: BoundedMap[str] = field(default_factory=lambda: BoundedMap(20_000))
+    connected: BoundedMap[tuple[str, str]] = field(default_factory=lambda: BoundedMap(20_000))
 
 
 class ReverseShellDetector:
@@ -47,18 +57,25 @@ class ReverseShellDetector:
         payload = event.payload
         if event.kind is EventKind.NET_CONNECT:
             if isinstance(payload, NetPayload) and payload.protocol == _TCP and payload.remote_port:
-                state.connected.put(p.exec_id, f"{payload.remote_ip}:{payload.remote_port}")
+                state.connected.put(p.exec_id, (f"{payload.remote_ip}:{payload.remote_port}", p.name))
             return []
         if not state.connected:
             return []
         if event.kind is EventKind.PROCESS_EXIT:
             state.connected.pop(p.exec_id)
             return []
-        stdin, stdout, _ = p.stdio_sockets
-        if not (stdin and stdout) or not is_shell(event) or not reads_commands_from_stdin(p.argv):
+        kinds = (stdio_type(p, 0), stdio_type(p, 1))
+        if (
+            not all(k in _SOCKETS for k in kinds)
+            or not is_shell(event)
+            or not reads_commands_from_stdin(p.argv)
+        ):
             return []
-        remote = next((r for i in ancestry_ids(event) if (r := state.connected.get(i)) is not None), None)
-        if remote is None:
+        hit = next((r for i in ancestry_ids(event) if (r := state.connected.get(i)) is not None), None)
+        if hit is None:
+            return []
+        remote, connector = hit
+        if "unix" in kinds and connector not in RELAY_TOOLS:
             return []
         return [
             Detection(

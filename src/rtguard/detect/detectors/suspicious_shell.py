@@ -2,7 +2,11 @@
 
 Remembers the processes (by ``exec_id``) that listen on a TCP port and are not shells or login
 services; an interactive shell started as or by one of them is reported: one that reads its
-commands from standard input (``-i``, ``-s``, or neither ``-c`` nor a script operand).
+commands from standard input (``-i``, ``-s``, or neither ``-c`` nor a script operand) that
+is a terminal or a socket: a script piped or redirected into a bare ``sh`` (stdin a pipe, a
+file or /dev/null) is not a session, nor is one fed through a unix socketpair (how Node and
+other runtimes pipe a child's stdio) unless the service is a relay tool
+(``socat TCP-LISTEN:... EXEC:sh`` hands its shell a socketpair).
 Commands (``sh -c``, ``-ec``, ``-xc``, ...) and scripts (``sh job.sh``, a CGI or hook script
 run directly) from services, and shells from sshd and container runtimes, are not. No context
 keys: the parent process in the lineage is the network service. Must not do I/O; state is
@@ -14,7 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-from rtguard.detect.detectors._common import BoundedMap, ancestry_ids, is_shell, reads_commands_from_stdin
+from rtguard.detect.detectors._common import (
+    NON_INTERACTIVE_STDIN,
+    RELAY_TOOLS,
+    BoundedMap,
+    ancestry_ids,
+    is_shell,
+    reads_commands_from_stdin,
+    stdio_type,
+)
 from rtguard.model.events import Event, EventKind, NetPayload
 from rtguard.model.findings import Detection
 
@@ -66,8 +78,11 @@ class SuspiciousShellDetector:
             return []
         if not is_shell(event) or not reads_commands_from_stdin(p.argv):
             return []
+        stdin = stdio_type(p, 0)
+        if stdin in NON_INTERACTIVE_STDIN:
+            return []
         service = next((s for i in ancestry_ids(event, 1) if (s := state.listeners.get(i)) is not None), None)
-        if service is None:
+        if service is None or (stdin == "unix" and service not in RELAY_TOOLS):
             return []
         return [
             Detection(

@@ -43,6 +43,7 @@ CONSTANTS: dict[str, int] = {
     **{f"RTG_PROC_{m.name}": m.value for m in abi.ProcKind},
     **{f"RTG_MOUNT_{m.name}": m.value for m in abi.MountKind},
     **{f"RTG_{m.name}": int(m) for m in abi.Stdio if m.name},
+    **{f"RTG_{m.name}": m.value for m in abi.StdioKind},
     **{f"RTG_OP_{m.name}": m.value for m in abi.Op},
     **{f"RTG_F_{m.name}": int(m) for m in abi.Flag if m.name},
     **{f"RTG_CNT_{m.name}": m.value for m in abi.Counter},

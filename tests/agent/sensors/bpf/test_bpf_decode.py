@@ -69,6 +69,7 @@ def exec_raw(
         env_len=len(env),
         env_size=len(env),
         stdio=0b101,
+        stdio_kinds=abi.StdioKind.STDIO_INET | abi.StdioKind.STDIO_PIPE << 4 | abi.StdioKind.STDIO_UNIX << 8,
     )
     for key, value in fields.items():
         setattr(rec, key, value)
@@ -111,7 +112,21 @@ def test_exec_golden() -> None:
         ld_preload="/tmp/x.so",
         ld_library_path="",
         stdio_sockets=(True, False, True),
+        stdio_types=("inet", "pipe", "unix"),
     )
+
+
+def test_stdio_kinds_names_follow_the_header_enum() -> None:
+    """Each rtg_stdio_kind decodes to its name; 0 (a 3.0 object) is unknown, undefined values "other"."""
+    from rtguard.agent.sensors.records import STDIO_TYPES
+
+    assert [m.name.removeprefix("STDIO_").lower() for m in abi.StdioKind][1:] == list(STDIO_TYPES[1:])
+    for kind in abi.StdioKind:
+        rec = decode(exec_raw(stdio_kinds=kind | kind << 4 | kind << 8))
+        assert isinstance(rec, ExecRecord)
+        assert rec.stdio_types == (STDIO_TYPES[kind],) * 3
+    rec = decode(exec_raw(stdio_kinds=0xF | 0x9 << 4))
+    assert isinstance(rec, ExecRecord) and rec.stdio_types == ("other", "other", "")
 
 
 def test_fork_golden_bytes() -> None:

@@ -387,3 +387,47 @@ def test_wait_sleeps_through_a_steady_stream_until_the_timer() -> None:
         s.close()
     assert got > 0, "the storm's records came"
     assert took >= 0.4, f"5 waits of 100 ms returned in {took:.3f}s: the wait did not sleep"
+
+
+def test_exec_names_what_stdio_is(sensor: BpfSensor) -> None:
+    """stdin/stdout/stderr at exec: a pipe, a TCP socket, a unix socketpair; then /dev/null, a
+    regular file and a pseudo-terminal (ABI 3.1 ``stdio_kinds``)."""
+    import socket
+    import tempfile
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    tcp = socket.create_connection(listener.getsockname())
+    peer, _ = listener.accept()
+    left, right = socket.socketpair()
+    master, slave = os.openpty()
+    token1, token2 = f"stdio-{secrets.token_hex(4)}", f"stdio-{secrets.token_hex(4)}"
+    try:
+        with subprocess.Popen(
+            ["/bin/sh", "-c", "exit 0", token1],
+            stdin=subprocess.PIPE,
+            stdout=tcp.fileno(),
+            stderr=left.fileno(),
+        ) as first:
+            assert first.stdin is not None
+            first.stdin.close()
+            first.wait(10)
+        with tempfile.TemporaryFile() as out:
+            subprocess.run(
+                ["/bin/sh", "-c", "exit 0", token2],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=slave,
+                check=True,
+            )
+        recs = collect(sensor, lambda rs: with_token(token1)(rs) and with_token(token2)(rs))
+    finally:
+        for s in (listener, tcp, peer, left, right):
+            s.close()
+        os.close(master)
+        os.close(slave)
+    (a,) = [r for r in recs if isinstance(r, ExecRecord) and token1 in r.argv]
+    (b,) = [r for r in recs if isinstance(r, ExecRecord) and token2 in r.argv]
+    assert a.stdio_types == ("pipe", "inet", "unix")
+    assert a.stdio_sockets == (False, True, True)
+    assert b.stdio_types == ("char", "file", "tty")
+    assert b.stdio_sockets == (False, False, False)

@@ -161,6 +161,7 @@ class TestFakeProc:
         assert info is not None
         assert (info.ld_preload, info.ld_library_path) == ("/tmp/x.so", "/opt")
         assert info.stdio_sockets == (True, False, False)
+        assert info.stdio_types == ("socket", "char", "pipe")  # /proc does not name a socket's family
         assert (info.uid, info.user_name) == (1000, "appuser")
         assert info.cwd == str(fake_proc)
         assert read_live(41, str(fake_proc)) is None

@@ -55,13 +55,14 @@ __all__ = [
     "RtgTask",
     "RtgUnix",
     "Stdio",
+    "StdioKind",
     "abi_version_code",
     "flat_fields",
     "struct_format",
 ]
 
 ABI_MAJOR: Final = 3
-ABI_MINOR: Final = 0
+ABI_MINOR: Final = 1
 ABI_PATCH: Final = 0
 ABI_VERSION: Final = f"{ABI_MAJOR}.{ABI_MINOR}.{ABI_PATCH}"
 
@@ -168,6 +169,20 @@ class Stdio(enum.IntFlag):
     STDERR_SOCK = 1 << 2
 
 
+class StdioKind(enum.IntEnum):
+    """``enum rtg_stdio_kind``: what fd 0/1/2 is at exec (4 bits each of ``rtg_exec.stdio_kinds``)."""
+
+    STDIO_UNKNOWN = 0
+    STDIO_FILE = 1
+    STDIO_TTY = 2
+    STDIO_CHAR = 3
+    STDIO_PIPE = 4
+    STDIO_INET = 5
+    STDIO_UNIX = 6
+    STDIO_SOCKET = 7
+    STDIO_OTHER = 8
+
+
 class Counter(enum.IntEnum):
     """``enum rtg_counter``: keys of the per-CPU ``rtg_counters`` map."""
 
@@ -222,7 +237,7 @@ class RtgExec(ctypes.Structure):
         ("cwd_len", ctypes.c_uint16),
         ("exe_len", ctypes.c_uint16),
         ("env_len", ctypes.c_uint16),
-        ("_pad1", ctypes.c_uint16),
+        ("stdio_kinds", ctypes.c_uint16),
         ("env_size", ctypes.c_uint32),
         ("_pad2", ctypes.c_uint32),
     )

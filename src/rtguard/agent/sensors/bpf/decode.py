@@ -20,6 +20,7 @@ from typing import Final
 
 from rtguard.agent.sensors.bpf import abi
 from rtguard.agent.sensors.records import (
+    STDIO_TYPES,
     DnsRecord,
     ExecRecord,
     ExitRecord,
@@ -197,6 +198,8 @@ _EXEC_STRINGS_MAX: Final = 512
 _EXEC_STRINGS_MAX_BYTES: Final = 1 << 20
 _exec_strings_bytes = 0
 _COMMS: dict[bytes, str] = {}
+# rtg_stdio_kind → name (index = kind; 9..15 are not defined by this ABI: "other")
+_STDIO_NAMES: Final = (*STDIO_TYPES, *(["other"] * (16 - len(STDIO_TYPES))))
 
 
 def _exec_strings(
@@ -233,6 +236,11 @@ def _remember_exec_strings(
         _exec_strings_bytes = 0
     _EXEC_STRINGS[key] = strings
     _exec_strings_bytes += len(key[0])
+
+
+def _stdio_types(kinds: int) -> tuple[str, str, str]:
+    """``rtg_exec.stdio_kinds`` (4 bits per fd) as STDIO_TYPES names; unknown values are "other"."""
+    return (_STDIO_NAMES[kinds & 0xF], _STDIO_NAMES[(kinds >> 4) & 0xF], _STDIO_NAMES[(kinds >> 8) & 0xF])
 
 
 def _comm_text(raw: bytes) -> str:
@@ -279,7 +287,7 @@ def _decode_exec(raw: bytes) -> Decoded:
         cwd_len,
         exe_len,
         env_len,
-        _pad1,
+        stdio_kinds,
         _env_size,
         _pad2,
     ) = _EXEC.unpack_from(raw)
@@ -336,6 +344,7 @@ def _decode_exec(raw: bytes) -> Decoded:
         ld_preload=preload,
         ld_library_path=library_path,
         stdio_sockets=(bool(stdio & 1), bool(stdio & 2), bool(stdio & 4)),
+        stdio_types=_stdio_types(stdio_kinds),
         exe_from_memfd=bool(flags & _EXE_MEMFD),
         exe_on_upper=bool(flags & _EXE_UPPER),
     )

@@ -35,7 +35,7 @@ from rtguard.agent.sensors.procfs.parse import (
     parse_status,
     start_boottime_ns,
 )
-from rtguard.agent.sensors.records import ExecRecord
+from rtguard.agent.sensors.records import SOCKET_TYPES, ExecRecord, stdio_type_of_link
 
 __all__ = [
     "LiveInfo",
@@ -359,6 +359,7 @@ class LiveInfo:
     uid: int = -1
     user_name: str = ""
     stdio_sockets: tuple[bool, bool, bool] = (False, False, False)
+    stdio_types: tuple[str, str, str] = ("", "", "")
 
 
 class PasswdCache:
@@ -434,11 +435,11 @@ def _user_name(uid: int, roots: tuple[str, ...], cache: PasswdCache) -> str:
     return ""
 
 
-def _is_socket(proc_root: str, pid: int, fd: int) -> bool:
+def _fd_type(proc_root: str, pid: int, fd: int) -> str:
     try:
-        return os.readlink(f"{proc_root}/{pid}/fd/{fd}").startswith("socket:[")
+        return stdio_type_of_link(os.readlink(f"{proc_root}/{pid}/fd/{fd}"))
     except OSError:
-        return False
+        return ""
 
 
 def read_live(
@@ -483,6 +484,7 @@ def read_live(
     deleted = exe_st is not None and exe_st.st_nlink == 0
     uid = status.uid if status is not None else -1
     user = _user_name(uid, (f"{base}/root", host_root), cache) if uid >= 0 else ""
+    stdio = (_fd_type(proc_root, pid, 0), _fd_type(proc_root, pid, 1), _fd_type(proc_root, pid, 2))
     return LiveInfo(
         pid=pid,
         exe_path=_strip_deleted(exe, exe_st),
@@ -493,9 +495,6 @@ def read_live(
         ld_library_path=env.get("LD_LIBRARY_PATH", ""),
         uid=uid,
         user_name=user,
-        stdio_sockets=(
-            _is_socket(proc_root, pid, 0),
-            _is_socket(proc_root, pid, 1),
-            _is_socket(proc_root, pid, 2),
-        ),
+        stdio_sockets=(stdio[0] in SOCKET_TYPES, stdio[1] in SOCKET_TYPES, stdio[2] in SOCKET_TYPES),
+        stdio_types=stdio,
     )

@@ -34,7 +34,7 @@ from rtguard.agent.sensors.procfs.parse import (
     start_boottime_ns,
 )
 from rtguard.agent.sensors.procfs.snapshot import read_bytes
-from rtguard.agent.sensors.records import ExecRecord
+from rtguard.agent.sensors.records import SOCKET_TYPES, ExecRecord, stdio_type_of_link
 
 __all__ = ["ExecReader", "fast_cgroup_path", "fast_loader_env", "fast_status", "read_file"]
 
@@ -223,7 +223,11 @@ class ExecReader:
         env = fast_loader_env(environ) if environ is not None else {}
         if environ is None:
             self.unreadable["environ"] += 1
-        stdio = tuple(_readlink(f"{base}fd/{n}").startswith("socket:") for n in range(3))
+        stdio = (
+            stdio_type_of_link(_readlink(f"{base}fd/0")),
+            stdio_type_of_link(_readlink(f"{base}fd/1")),
+            stdio_type_of_link(_readlink(f"{base}fd/2")),
+        )
         cgroup_data = read_file(base + "cgroup")
         cgroup = fast_cgroup_path(cgroup_data) if cgroup_data else ""
         if start_boottime == 0:
@@ -258,7 +262,8 @@ class ExecReader:
             env_seen=environ is not None,
             ld_preload=env.get("LD_PRELOAD", ""),
             ld_library_path=env.get("LD_LIBRARY_PATH", ""),
-            stdio_sockets=(stdio[0], stdio[1], stdio[2]),
+            stdio_sockets=(stdio[0] in SOCKET_TYPES, stdio[1] in SOCKET_TYPES, stdio[2] in SOCKET_TYPES),
+            stdio_types=stdio,
             exe_from_memfd=exe.startswith("/memfd:"),
             exe_on_upper=written_after,
             exe_sha256=self.sha256(pid, exe_st),
