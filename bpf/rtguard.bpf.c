@@ -100,7 +100,7 @@ struct {
 enum rtg_pend_kind {
 	P_CONNECT = 1, P_ACCEPT, P_BIND, P_OPEN, P_RENAME, P_LINK, P_SYMLINK, P_UNLINK, P_CHMOD,
 	P_FCHMOD, P_CRED, P_MOUNT, P_RECV, P_RECVMSG, P_RECVMMSG, P_FSOPEN, P_FSCONFIG, P_FSMOUNT,
-	P_OPEN_TREE, P_MOVE_MOUNT,
+	P_OPEN_TREE, P_MOVE_MOUNT, P_FSPICK, P_SETATTR,
 };
 
 struct rtg_pending {
@@ -1298,6 +1298,11 @@ static __always_inline __u32 resolve_user(__s64 dfd, const char *upath, __u32 sl
 		pos = walk_path(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), root_d, root_m, slot,
 				pb, flags);
 	}
+	if (c == 0) { /* an empty path (AT_EMPTY_PATH): the fd's (or cwd's) own path, no separator */
+		pos &= RTG_PATH_MAX - 1;
+		*len = RTG_PATH_MAX - pos;
+		return pos;
+	}
 	/* pb->buf[pos .. RTG_PATH_MAX - 2] is the directory; its NUL becomes the separator. */
 	pb->buf[RTG_PATH_MAX - 1] = '/';
 	if (pos == RTG_PATH_MAX - 2) {
@@ -2013,11 +2018,14 @@ int rtg_enter_mmap(struct trace_event_raw_sys_enter *ctx)
 
 /* ================================================================ new mount API */
 
-/* What an fs-context or mount fd stands for, per process and fd (fsopen, fsconfig "source",
- * fsmount, open_tree), so that move_mount can say what it attaches. */
+/* What an fs-context or mount fd stands for, per process and fd (fsopen, fspick, fsconfig
+ * "source", fsmount, open_tree), so that move_mount can say what it attaches. `file` is a cookie
+ * of the struct file the fd held when the entry was made (fd_cookie): after close() the number
+ * can name another file, and an entry whose cookie differs is stale (dropped, never used). */
 struct rtg_fsctx {
 	char fstype[64];
 	char source[RTG_STR_MAX];
+	__u64 file;
 };
 
 struct {
@@ -2042,11 +2050,39 @@ static __always_inline __u64 fsctx_key(__s64 fd)
 	return (bpf_get_current_pid_tgid() & 0xffffffff00000000ULL) | (__u32)fd;
 }
 
+/* Identity of an open file: its address alone is not enough (a closed file's slab object is
+ * soon reused for the next open), so its operations, private data and dentry are mixed in: a
+ * regular file that reuses an fs-context fd's number and memory differs in all three. */
+static __always_inline __u64 fd_cookie(__s64 fd)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct fdtable *fdt = t->files->fdt;
+	__u64 fp = 0, op = 0, pd = 0, de = 0;
+
+	if (fd < 0 || fd >= fdt->max_fds)
+		return 0;
+	bpf_probe_read_kernel(&fp, sizeof(fp), (void *)((__u64)fdt->fd + fd * sizeof(fp)));
+	if (!fp)
+		return 0;
+	bpf_probe_read_kernel(&op, sizeof(op), (void *)(fp + bpf_core_field_offset(struct file, f_op)));
+	bpf_probe_read_kernel(&pd, sizeof(pd), (void *)(fp + bpf_core_field_offset(struct file, private_data)));
+	bpf_probe_read_kernel(&de, sizeof(de), (void *)(fp + bpf_core_field_offset(struct file, f_path.dentry)));
+	return fp ^ (op << 7) ^ (pd << 13) ^ (de << 3);
+}
+
 static __always_inline struct rtg_fsctx *fsctx_of(__s64 fd)
 {
 	__u64 key = fsctx_key(fd);
+	struct rtg_fsctx *c;
 
-	return fd < 0 ? NULL : bpf_map_lookup_elem(&rtg_fsctx, &key);
+	if (fd < 0)
+		return NULL;
+	c = bpf_map_lookup_elem(&rtg_fsctx, &key);
+	if (c && c->file != fd_cookie(fd)) { /* the fd was closed and reused */
+		bpf_map_delete_elem(&rtg_fsctx, &key);
+		return NULL;
+	}
+	return c;
 }
 
 static __always_inline struct rtg_fsctx *fsctx_tmp(void)
@@ -2057,8 +2093,21 @@ static __always_inline struct rtg_fsctx *fsctx_tmp(void)
 	if (c) {
 		c->fstype[0] = 0;
 		c->source[0] = 0;
+		c->file = 0;
 	}
 	return c;
+}
+
+/* Remember what the new fd `fd` stands for: `c` (the per-CPU scratch entry), tied to its file. */
+static __always_inline void fsctx_put(long fd, struct rtg_fsctx *c)
+{
+	__u64 key;
+
+	if (fd < 0)
+		return;
+	key = fsctx_key(fd);
+	c->file = fd_cookie(fd);
+	bpf_map_update_elem(&rtg_fsctx, &key, c, BPF_ANY);
 }
 
 static __always_inline __u32 put_kstr(char *dst, const char *k, __u32 max)
@@ -2118,7 +2167,6 @@ int rtg_exit_fsopen(struct trace_event_raw_sys_exit *ctx)
 	long ret = ctx->ret;
 	struct rtg_pending p;
 	struct rtg_fsctx *c;
-	__u64 key;
 
 	if (take(P_FSOPEN, &p))
 		return 0;
@@ -2127,10 +2175,7 @@ int rtg_exit_fsopen(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	if (bpf_probe_read_user_str(c->fstype, sizeof(c->fstype), (const char *)p.a[0]) <= 0)
 		c->fstype[0] = 0;
-	if (ret >= 0) {
-		key = fsctx_key(ret);
-		bpf_map_update_elem(&rtg_fsctx, &key, c, BPF_ANY);
-	}
+	fsctx_put(ret, c);
 	mount_rec(RTG_MOUNT_FSOPEN, ret, p.a[1], NULL, NULL, c->fstype);
 	return 0;
 }
@@ -2188,15 +2233,15 @@ int rtg_exit_fsmount(struct trace_event_raw_sys_exit *ctx)
 {
 	long ret = ctx->ret;
 	struct rtg_pending p;
-	struct rtg_fsctx *c;
-	__u64 key;
+	struct rtg_fsctx *c, *t;
 
 	if (take(P_FSMOUNT, &p))
 		return 0;
 	c = fsctx_of(p.a[0]);
-	if (c && ret >= 0) {
-		key = fsctx_key(ret);
-		bpf_map_update_elem(&rtg_fsctx, &key, c, BPF_ANY);
+	t = fsctx_tmp();
+	if (c && t) {
+		bpf_probe_read_kernel(t, sizeof(*t), c);
+		fsctx_put(ret, t);
 	}
 	mount_rec(RTG_MOUNT_FSMOUNT, ret, p.a[2], c ? c->source : NULL, NULL, c ? c->fstype : NULL);
 	return 0;
@@ -2221,7 +2266,6 @@ int rtg_exit_open_tree(struct trace_event_raw_sys_exit *ctx)
 	struct rtg_fsctx *c;
 	__u16 hflags = 0;
 	__u32 pos, len;
-	__u64 key;
 
 	if (take(P_OPEN_TREE, &p))
 		return 0;
@@ -2233,11 +2277,91 @@ int rtg_exit_open_tree(struct trace_event_raw_sys_exit *ctx)
 	pos &= RTG_PATH_MAX - 1;
 	if (bpf_probe_read_kernel_str(c->source, sizeof(c->source), &pb->buf[pos]) <= 0)
 		c->source[0] = 0;
-	if (ret >= 0) {
-		key = fsctx_key(ret);
-		bpf_map_update_elem(&rtg_fsctx, &key, c, BPF_ANY);
-	}
+	fsctx_put(ret, c);
 	mount_rec(RTG_MOUNT_OPEN_TREE, ret, p.a[2], c->source, NULL, NULL);
+	return 0;
+}
+
+/* fspick(dfd, path, flags): an fs-context fd for an existing superblock, to reconfigure it
+ * (fsconfig FSCONFIG_CMD_RECONFIGURE, e.g. read-only to read-write). */
+SEC("tracepoint/syscalls/sys_enter_fspick")
+int rtg_enter_fspick(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	pend(P_FSPICK, 0, ctx->args[0], ctx->args[1], ctx->args[2], 0, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_fspick")
+int rtg_exit_fspick(struct trace_event_raw_sys_exit *ctx)
+{
+	long ret = ctx->ret;
+	struct rtg_pending p;
+	struct rtg_pathbuf *pb;
+	struct rtg_fsctx *c;
+	struct fs_context *fc;
+	struct file *f;
+	const char *name;
+	__u16 hflags = 0;
+	__u32 pos, len;
+
+	if (take(P_FSPICK, &p))
+		return 0;
+	pb = pathbuf(0);
+	c = fsctx_tmp();
+	if (!pb || !c)
+		return 0;
+	pos = resolve_user(p.a[0], (const char *)p.a[1], 0, pb, &len, &hflags);
+	pos &= RTG_PATH_MAX - 1;
+	if (bpf_probe_read_kernel_str(c->source, sizeof(c->source), &pb->buf[pos]) <= 0)
+		c->source[0] = 0;
+	if (ret >= 0) {
+		f = cur_fd_file(ret);
+		fc = f ? (struct fs_context *)BPF_CORE_READ(f, private_data) : NULL;
+		name = fc ? BPF_CORE_READ(fc, fs_type, name) : NULL;
+		if (!name || bpf_probe_read_kernel_str(c->fstype, sizeof(c->fstype), name) <= 0)
+			c->fstype[0] = 0;
+	}
+	fsctx_put(ret, c);
+	mount_rec(RTG_MOUNT_FSPICK, ret, p.a[2], c->source, NULL, c->fstype);
+	return 0;
+}
+
+/* mount_setattr(dfd, path, flags, uattr, size): changes a mount's attributes (read-only,
+ * nosuid, idmap, propagation). The attributes are read at entry, while uattr is the caller's. */
+SEC("tracepoint/syscalls/sys_enter_mount_setattr")
+int rtg_enter_mount_setattr(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 attr[2] = {};
+
+	if (ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	if (ctx->args[4] >= sizeof(attr))
+		bpf_probe_read_user(attr, sizeof(attr), (const void *)ctx->args[3]);
+	pend(P_SETATTR, 0, ctx->args[0], ctx->args[1], (attr[0] & 0xffffffffULL) | (attr[1] << 32), 0, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_mount_setattr")
+int rtg_exit_mount_setattr(struct trace_event_raw_sys_exit *ctx)
+{
+	long ret = ctx->ret;
+	struct rtg_pending p;
+	struct rtg_pathbuf *pb;
+	struct rtg_fsctx *c;
+	__u16 hflags = 0;
+	__u32 pos, len;
+
+	if (take(P_SETATTR, &p))
+		return 0;
+	pb = pathbuf(1);
+	if (!pb)
+		return 0;
+	c = fsctx_of(p.a[0]);
+	pos = resolve_user(p.a[0], (const char *)p.a[1], 1, pb, &len, &hflags);
+	mount_rec(RTG_MOUNT_SETATTR, ret, p.a[2], c ? c->source : NULL, &pb->buf[pos & (RTG_PATH_MAX - 1)],
+		  c ? c->fstype : NULL);
 	return 0;
 }
 

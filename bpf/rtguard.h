@@ -20,7 +20,7 @@
 
 /* Keep equal to bpf/ABI_VERSION (a test checks). */
 #define RTG_ABI_MAJOR 3
-#define RTG_ABI_MINOR 1
+#define RTG_ABI_MINOR 2
 #define RTG_ABI_PATCH 0
 #define RTG_ABI_VERSION_CODE ((RTG_ABI_MAJOR << 16) | (RTG_ABI_MINOR << 8) | RTG_ABI_PATCH)
 
@@ -93,6 +93,9 @@ enum rtg_mount_kind {
 	RTG_MOUNT_MOVE = 3,       /* move_mount: source, fstype of the mount fd; target; flags */
 	RTG_MOUNT_OPEN_TREE = 4,  /* open_tree with OPEN_TREE_CLONE: source = the tree's path; flags */
 	RTG_MOUNT_FSCONFIG = 5,   /* fsconfig "source" that failed: source; flags = cmd */
+	RTG_MOUNT_FSPICK = 6,     /* fspick: source = the picked path, fstype of its superblock; flags (ABI 3.2) */
+	RTG_MOUNT_SETATTR = 7,    /* mount_setattr: target = the path; source, fstype of a tracked mount fd;
+				   * flags = attr_set | attr_clr << 32 (struct mount_attr, low 32 bits each) */
 };
 
 /* rtg_hdr.flags bits. */

@@ -216,7 +216,9 @@ class MountRecord:
 
     ``syscall`` is ``mount``, or a step of the new mount API: ``fsopen`` (fstype), ``fsconfig``
     (a failed "source"), ``fsmount`` and ``move_mount`` (source and fstype of the context the fd
-    came from; move_mount also the target) or ``open_tree`` (a cloned tree: source).
+    came from; move_mount also the target), ``open_tree`` (a cloned tree: source), ``fspick``
+    (an existing superblock picked for reconfiguration: its path and fstype) or
+    ``mount_setattr`` (target: the mount; ``flags`` = attr_set | attr_clr << 32).
     """
 
     ktime: int = 0

@@ -36,6 +36,17 @@ tree = libc.syscall(428, -100, b"/etc", 1)                            # open_tre
 assert tree >= 0, ctypes.get_errno()
 assert libc.syscall(429, tree, b"", -100, target.encode(), 4) == 0
 assert libc.syscall(430, b"rtg-nofs", 0) == -1                        # fsopen of an unknown type fails
+pick = libc.syscall(433, -100, target.encode(), 0)                    # fspick the mounted tree
+assert pick >= 0, ctypes.get_errno()
+attr = (ctypes.c_uint64 * 4)(0x1, 0x2, 0, 0)                          # set RDONLY, clear NOSUID
+assert libc.syscall(442, -100, target.encode(), 0, attr, 32) == 0     # mount_setattr
+# fd reuse: an fs-context fd is closed and its number now names a plain file; a move_mount
+# through it must not be described with the closed context's fstype.
+stale = libc.syscall(430, b"tmpfs", 0)
+os.close(stale)
+plain = os.open("/etc/hostname", os.O_RDONLY)
+assert plain == stale, (plain, stale)
+assert libc.syscall(429, plain, b"", -100, target.encode(), 4) == -1  # not a mount: fails
 """
 
 UFFD = """
@@ -72,6 +83,18 @@ def _records_of(sensor: BpfSensor, args: list[str], want: int, kind: type) -> li
     return got
 
 
+def _fstype_of(path: str) -> str:
+    """The filesystem type of the mount that holds ``path`` (longest mount point prefix)."""
+    best, fstype = "", ""
+    with open("/proc/self/mounts") as mounts:
+        lines = mounts.read().splitlines()
+    for line in lines:
+        _dev, mnt, kind, *_ = line.split()
+        if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
+            best, fstype = mnt, kind
+    return fstype
+
+
 def _py(script: str) -> str:
     return script + "\nprint(os.getpid())\n"
 
@@ -80,7 +103,7 @@ def test_new_mount_api_steps_carry_source_target_fstype(
     sensor: BpfSensor, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     target = str(tmp_path_factory.mktemp("mnt") / "rtg-mnt")
-    recs = _records_of(sensor, ["unshare", "-m", sys.executable, "-c", _py(NEW_API), target], 8, MountRecord)
+    recs = _records_of(sensor, ["unshare", "-m", sys.executable, "-c", _py(NEW_API), target], 12, MountRecord)
     # unshare's own mount(2) (making / private) comes first; then the script's steps.
     steps = [
         (r.syscall, r.source, r.target, r.fstype, r.result >= 0)
@@ -94,7 +117,13 @@ def test_new_mount_api_steps_carry_source_target_fstype(
         ("open_tree", "/etc", "", "", True),
         ("move_mount", "/etc", target, "", True),
         ("fsopen", "", "", "rtg-nofs", False),
+        ("fspick", target, "", _fstype_of("/etc"), True),  # the /etc clone is the top mount
+        ("mount_setattr", "", target, "", True),
+        ("fsopen", "", "", "tmpfs", True),
+        ("move_mount", "/etc/hostname", target, "", False),  # the reused fd: a file, no stale fstype
     ], steps
+    (setattr,) = [r for r in recs if isinstance(r, MountRecord) and r.syscall == "mount_setattr"]
+    assert setattr.flags == 0x1 | 0x2 << 32  # attr_set | attr_clr << 32
 
 
 def test_dev_userfaultfd_opens_are_reported_failed_or_not(sensor: BpfSensor) -> None:

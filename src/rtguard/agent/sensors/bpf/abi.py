@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 ABI_MAJOR: Final = 3
-ABI_MINOR: Final = 1
+ABI_MINOR: Final = 2
 ABI_PATCH: Final = 0
 ABI_VERSION: Final = f"{ABI_MAJOR}.{ABI_MINOR}.{ABI_PATCH}"
 
@@ -142,6 +142,8 @@ class MountKind(enum.IntEnum):
     MOVE = 3
     OPEN_TREE = 4
     FSCONFIG = 5
+    FSPICK = 6
+    SETATTR = 7
 
 
 class Flag(enum.IntFlag):

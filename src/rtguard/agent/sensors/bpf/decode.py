@@ -94,7 +94,8 @@ _NET_KINDS: Final = {k.value: k.name.lower() for k in abi.NetKind}
 _FILE_KINDS: Final = {k.value: k.name.lower() for k in abi.FileKind}
 _PROC_KINDS: Final = {k.value: k.name.lower() for k in abi.ProcKind}
 _MOUNT_KINDS: Final = {
-    k.value: "move_mount" if k is abi.MountKind.MOVE else k.name.lower() for k in abi.MountKind
+    k.value: {abi.MountKind.MOVE: "move_mount", abi.MountKind.SETATTR: "mount_setattr"}.get(k, k.name.lower())
+    for k in abi.MountKind
 }
 # x86-64 syscall numbers of the credential syscalls the kernel program watches.
 CRED_SYSCALLS: Final = {
