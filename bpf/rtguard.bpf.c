@@ -1959,43 +1959,35 @@ struct {
  * first, so the common case (anonymous or non-exec mappings, lower-layer libraries) costs a few
  * loads.
  */
-SEC("tracepoint/syscalls/sys_enter_mmap")
-int rtg_enter_mmap(struct trace_event_raw_sys_enter *ctx)
+/* Report the file (overlay inode `ino` at dentry `d` on mount `m`) mapped executable if it is on
+ * the overlay's upper layer, once per (cgroup, version). */
+static __always_inline void lib_mapped(struct inode *ino, struct dentry *d, struct vfsmount *m, __u64 prot,
+				       __u64 mmap_flags)
 {
 	struct rtg_lib_key key = {};
 	struct task_struct *t;
 	struct rtg_rec_buf *b;
 	struct rtg_pathbuf *pb;
 	struct rtg_lib *r;
-	struct inode *ino;
-	struct file *f;
-	__u64 prot = ctx->args[2];
-	__s64 fd = (__s64)ctx->args[4];
 	__u16 hflags = 0;
 	__u32 pos, len;
 	__u8 one = 1;
 
-	if (!(prot & PROT_EXEC_) || fd < 0 || ignored(bpf_get_current_pid_tgid() >> 32))
-		return 0;
-	f = cur_fd_file(fd);
-	if (!f)
-		return 0;
-	ino = f->f_inode;
 	if (!ino || !exe_on_upper(ino))
-		return 0;
+		return;
 	key.cgroup_id = bpf_get_current_cgroup_id();
 	key.ino = ino->i_ino;
 	key.dev = ino->i_sb->s_dev;
 	key.mtime_ns = inode_mtime_ns(ino);
 	key.ctime_ns = inode_ctime_ns(ino);
 	if (bpf_map_update_elem(&rtg_libs_seen, &key, &one, BPF_NOEXIST))
-		return 0; /* reported before (or a concurrent mapping reports it) */
+		return; /* reported before (or a concurrent mapping reports it) */
 	b = recbuf();
 	pb = pathbuf(0);
 	if (!b || !pb)
-		return 0;
+		return;
 	t = bpf_get_current_task_btf();
-	pos = walk_path(f->f_path.dentry, f->f_path.mnt, t->fs->root.dentry, t->fs->root.mnt, 0, pb, &hflags);
+	pos = walk_path(d, m, t->fs->root.dentry, t->fs->root.mnt, 0, pb, &hflags);
 	pos &= RTG_PATH_MAX - 1;
 	len = RTG_PATH_MAX - pos;
 	r = (struct rtg_lib *)b;
@@ -2005,7 +1997,7 @@ int rtg_enter_mmap(struct trace_event_raw_sys_enter *ctx)
 	r->mtime_ns = key.mtime_ns;
 	r->dev = key.dev;
 	r->prot = prot;
-	r->mmap_flags = ctx->args[3];
+	r->mmap_flags = mmap_flags;
 	r->_pad0 = 0;
 	if (len > RTG_PATH_MAX || bpf_probe_read_kernel(REC_TAIL(b, struct rtg_lib), len, &pb->buf[pos]))
 		len = 0;
@@ -2013,6 +2005,86 @@ int rtg_enter_mmap(struct trace_event_raw_sys_enter *ctx)
 	fill_hdr(&r->hdr, RTG_OP_LIB, sizeof(*r) + len);
 	r->hdr.flags = hflags;
 	emit(b, (sizeof(*r) + len) & 0x7ff);
+}
+
+SEC("tracepoint/syscalls/sys_enter_mmap")
+int rtg_enter_mmap(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 prot = ctx->args[2];
+	__s64 fd = (__s64)ctx->args[4];
+	struct file *f;
+
+	if (!(prot & PROT_EXEC_) || fd < 0 || ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	f = cur_fd_file(fd);
+	if (f)
+		lib_mapped(f->f_inode, f->f_path.dentry, f->f_path.mnt, prot, ctx->args[3]);
+	return 0;
+}
+
+struct vma_file_ctx {
+	__u64 file;
+};
+
+static long vma_file_cb(struct task_struct *task, struct vm_area_struct *vma, struct vma_file_ctx *c)
+{
+	c->file = (__u64)vma->vm_file;
+	return 0;
+}
+
+/*
+ * A mapping's file on an overlay is overlayfs's backing file (the real upper or lower file,
+ * embedded in a struct backing_file whose user_path is the overlay path; kernels 6.6+). `fp` is
+ * taken for one only if user_path names an overlay inode whose upper inode is the file's own:
+ * no mode flag is read (FMODE_BACKING moved between kernel versions).
+ */
+static __always_inline void lib_from_backing(__u64 fp, __u64 prot)
+{
+	__u64 real = 0, d = 0, m = 0, oino = 0, upper_d = 0, upper = 0;
+	struct inode *oi;
+
+	if (!bpf_core_type_exists(struct backing_file) || !bpf_core_type_exists(struct ovl_inode))
+		return;
+	bpf_probe_read_kernel(&real, sizeof(real), (void *)(fp + bpf_core_field_offset(struct file, f_inode)));
+	bpf_probe_read_kernel(&d, sizeof(d), (void *)(fp + bpf_core_field_offset(struct backing_file, user_path.dentry)));
+	bpf_probe_read_kernel(&m, sizeof(m), (void *)(fp + bpf_core_field_offset(struct backing_file, user_path.mnt)));
+	if (!real || !d || !m)
+		return;
+	bpf_probe_read_kernel(&oino, sizeof(oino), (void *)(d + bpf_core_field_offset(struct dentry, d_inode)));
+	if (!oino)
+		return;
+	oi = bpf_rdonly_cast((void *)oino, bpf_core_type_id_kernel(struct inode));
+	if (oi->i_sb->s_magic != OVERLAYFS_MAGIC_)
+		return;
+	bpf_probe_read_kernel(&upper_d, sizeof(upper_d),
+			      (void *)(oino - bpf_core_field_offset(struct ovl_inode, vfs_inode) +
+				       bpf_core_field_offset(struct ovl_inode, __upperdentry)));
+	if (!upper_d)
+		return;
+	bpf_probe_read_kernel(&upper, sizeof(upper), (void *)(upper_d + bpf_core_field_offset(struct dentry, d_inode)));
+	if (upper != real)
+		return;
+	lib_mapped(oi, bpf_rdonly_cast((void *)d, bpf_core_type_id_kernel(struct dentry)),
+		   bpf_rdonly_cast((void *)m, bpf_core_type_id_kernel(struct vfsmount)), prot, 0);
+}
+
+/*
+ * mprotect(addr, len, PROT_EXEC): a file mapped without exec first and made executable later (a
+ * loader that maps, relocates, then flips the protection) is a library load as well. The file is
+ * that of the mapping holding `addr` (bpf_find_vma): on an overlay, overlayfs's backing file
+ * (lib_from_backing). Anonymous memory (JIT code) has none. Such a record has `mmap_flags` 0.
+ */
+SEC("tracepoint/syscalls/sys_enter_mprotect")
+int rtg_enter_mprotect(struct trace_event_raw_sys_enter *ctx)
+{
+	struct vma_file_ctx c = {};
+	__u64 prot = ctx->args[2];
+
+	if (!(prot & PROT_EXEC_) || ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	if (bpf_find_vma(bpf_get_current_task_btf(), ctx->args[0], vma_file_cb, &c, 0) || !c.file)
+		return 0;
+	lib_from_backing(c.file, prot);
 	return 0;
 }
 

@@ -442,6 +442,35 @@ def test_library_written_in_container_reported_once_per_version(rig: Rig) -> Non
     assert paths == ["/tmp/rtg-lib.so", "/tmp/rtg-lib.so"], paths
 
 
+MPROTECT_LIB = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+fd = os.open(sys.argv[1], os.O_RDONLY)
+addr = libc.mmap(None, 4096, 1, 2, fd, 0)             # PROT_READ, MAP_PRIVATE: not executable yet
+assert addr not in (None, ctypes.c_void_p(-1).value), ctypes.get_errno()
+assert libc.mprotect(addr, 4096, 1 | 4) == 0, ctypes.get_errno()   # now PROT_READ | PROT_EXEC
+"""
+
+
+def test_library_made_executable_by_mprotect_is_reported(rig: Rig) -> None:
+    """A file mapped read-only, then made executable with mprotect: a library load too."""
+    rig.run('import shutil; shutil.copy("/lib/x86_64-linux-gnu/libm.so.6", "/tmp/rtg-lib2.so")')
+    out = rig.box.exec([PY, "-c", MPROTECT_LIB, "/tmp/rtg-lib2.so"])
+    assert out.returncode == 0, out.stderr
+    ev = rig.wait(
+        lambda e: (
+            e.kind is EventKind.LIBRARY_LOAD
+            and isinstance(e.payload, LibraryPayload)
+            and e.payload.path == "/tmp/rtg-lib2.so"
+        )
+    )
+    assert isinstance(ev.payload, LibraryPayload) and ev.payload.written_after_start
+    assert ev.container is not None and ev.container.id == rig.box.container_id
+
+
 def test_module_load_attempts_seen_with_or_without_module_support(rig: Rig) -> None:
     # Without CONFIG_MODULES there are no (f)init_module tracepoints: raw sys_enter sees the attempts.
     rig.run(
