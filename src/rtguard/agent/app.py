@@ -37,6 +37,10 @@ from rtguard.model.events import Host
 
 _log = logging.getLogger(__name__)
 POLL_MS: Final = 20
+# Room the event queue must have before the pump drains the ring again: one poll's records
+# (at most the sensor's batch, 1,024) can make up to two events each (an exec and a setuid
+# cred change).
+ROOM_PER_POLL: Final = 2_048
 TRIM_INTERVAL_S: Final = 30.0  # how often freed heap goes back to the system
 
 
@@ -51,7 +55,7 @@ class AgentConfig:
     ecs_agent_uri: str = "http://localhost:51678"
     ecs_metadata_uri: str = ""
     heartbeat_interval: float = 5.0
-    max_queue: int = 8_192
+    max_queue: int = 4_096
     instance_id: str = ""
     export_exits: bool = False
     # path prefixes under which the kernel reports file changes (None: the sensor's defaults)
@@ -270,6 +274,10 @@ TEARDOWN: Final[tuple[Step, ...]] = (teardown_heartbeat, teardown_sensor, teardo
 def pump(state: AgentState, timeout_ms: int = POLL_MS) -> int:
     """Drain the sensor once into the table and the batch processor; return records handled."""
     assert state.sensor is not None and state.table is not None and state.processor is not None
+    # Backpressure: while the flusher is behind, records wait in the kernel's ring (4 MiB,
+    # overflow counted there) rather than being decoded and then dropped from a full queue.
+    if not state.processor.wait_for_room(ROOM_PER_POLL, timeout_ms / 1000):
+        return 0
     records = state.sensor.poll(timeout_ms)
     table, processor, enabled = state.table, state.processor, state.enabled
     # Exits keep the process table right; detection does not need them, so unless

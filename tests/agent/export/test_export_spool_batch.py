@@ -100,3 +100,30 @@ def test_batch_processor_counts_exporter_crash() -> None:
     time.sleep(0.1)
     bp.shutdown()
     assert bp.dropped["export_failed"] == 1
+
+
+def test_wait_for_room_holds_the_producer_until_the_flusher_catches_up() -> None:
+    """Backpressure: with the exporter stuck the queue fills and ``wait_for_room`` times out;
+    once it moves, room comes back and nothing was dropped."""
+    slow = _Slow()
+    bp = BatchProcessor(slow, max_queue=100, max_batch=10, interval=0.01)
+    sent = 0
+    while bp.wait_for_room(20, timeout=0.2):  # the producer only emits when there is room
+        for _ in range(20):
+            bp.emit(_ev(sent))
+            sent += 1
+    assert bp.queued() > 100 - 20  # it stopped because the queue was (nearly) full
+    assert not bp.dropped  # and it never overfilled
+    slow.release.set()
+    start = time.monotonic()
+    assert bp.wait_for_room(20, timeout=5)
+    assert time.monotonic() - start < 5
+    bp.shutdown()
+    assert slow.got == sent and not bp.dropped
+
+
+def test_wait_for_room_never_blocks_forever_on_a_small_queue() -> None:
+    bp = BatchProcessor(InMemoryExporter(), max_queue=4, max_batch=2, interval=0.01)
+    assert bp.wait_for_room(2_048, timeout=0.5)  # asks for at most half the queue
+    bp.shutdown()
+    assert bp.wait_for_room(2_048, timeout=0.1)  # shut down: emit counts what comes

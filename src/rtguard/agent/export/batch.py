@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from enum import StrEnum
@@ -77,7 +78,9 @@ class BatchProcessor:
         self._max_queue = max_queue
         self._max_batch = max_batch
         self._interval = interval
-        self._cond = threading.Condition()
+        lock = threading.Lock()
+        self._cond = threading.Condition(lock)  # the flusher waits here for a full batch
+        self._room = threading.Condition(lock)  # the producer waits here for room (wait_for_room)
         self._stopped = False
         self.dropped: Counter[str] = Counter()
         self.emitted = 0
@@ -104,6 +107,25 @@ class BatchProcessor:
         with self._cond:
             return len(self._queue)
 
+    def wait_for_room(self, room: int, timeout: float) -> bool:
+        """Wait until ``room`` more events fit in the queue, at most ``timeout`` seconds.
+
+        Returns True when they fit (or the processor is shut down: ``emit`` counts those). The
+        agent's sensor pump calls this before it drains the kernel's ring: while the flusher
+        catches up, a burst waits in the ring (whose overflow the kernel counts) instead of
+        being dropped here after it was decoded.
+        """
+        room = min(room, max(1, self._max_queue // 2))  # a small queue still lets a poll through
+        deadline = time.monotonic() + timeout
+        with self._room:
+            while not self._stopped and self._max_queue - len(self._queue) < room:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.notify()  # a full batch may already be waiting for the flusher
+                self._room.wait(left)
+            return True
+
     def _take(self) -> list[Event]:
         n = min(len(self._queue), self._max_batch)
         return [self._queue.popleft() for _ in range(n)]
@@ -115,6 +137,8 @@ class BatchProcessor:
                     self._cond.wait(self._interval)
                 batch = self._take()
                 stopping = self._stopped and not self._queue
+                if batch:
+                    self._room.notify_all()
             if batch:
                 self._export(batch)
             if stopping:
