@@ -2114,6 +2114,22 @@ struct {
 	__type(value, struct rtg_fsctx);
 } rtg_fsctx_tmp SEC(".maps");
 
+/*
+ * A sys_enter program that only remembers the syscall's first `n` arguments (1..5) for its
+ * sys_exit program. Reading an argument the syscall does not have is past the tracepoint's
+ * record, which the kernel refuses at attach time (EACCES).
+ */
+#define ARG(i, n) ((i) < (n) ? ctx->args[i] : 0)
+#define PEND_ON_ENTER(sys, kind, n)                                                                  \
+	SEC("tracepoint/syscalls/sys_enter_" #sys)                                                   \
+	int rtg_enter_##sys(struct trace_event_raw_sys_enter *ctx)                                   \
+	{                                                                                            \
+		if (ignored(bpf_get_current_pid_tgid() >> 32))                                       \
+			return 0;                                                                    \
+		pend(kind, 0, ARG(0, n), ARG(1, n), ARG(2, n), ARG(3, n), ARG(4, n));                \
+		return 0;                                                                            \
+	}
+
 #define FSCONFIG_SET_STRING_ 1
 #define OPEN_TREE_CLONE_ 1
 
@@ -2170,6 +2186,18 @@ static __always_inline struct rtg_fsctx *fsctx_tmp(void)
 	return c;
 }
 
+/* c->source = the path (dfd, upath) names, as seen from the task's root. */
+static __always_inline void fsctx_source_at(struct rtg_fsctx *c, __s64 dfd, const char *upath, struct rtg_pathbuf *pb)
+{
+	__u16 hflags = 0;
+	__u32 pos, len;
+
+	pos = resolve_user(dfd, upath, 0, pb, &len, &hflags);
+	pos &= RTG_PATH_MAX - 1;
+	if (bpf_probe_read_kernel_str(c->source, sizeof(c->source), &pb->buf[pos]) <= 0)
+		c->source[0] = 0;
+}
+
 /* Remember what the new fd `fd` stands for: `c` (the per-CPU scratch entry), tied to its file. */
 static __always_inline void fsctx_put(long fd, struct rtg_fsctx *c)
 {
@@ -2224,14 +2252,7 @@ static __always_inline void mount_rec(__u16 kind, __s32 ret, __u64 flags, const 
 	emit(b, (sizeof(*r) + off) & 0x7ff);
 }
 
-SEC("tracepoint/syscalls/sys_enter_fsopen")
-int rtg_enter_fsopen(struct trace_event_raw_sys_enter *ctx)
-{
-	if (ignored(bpf_get_current_pid_tgid() >> 32))
-		return 0;
-	pend(P_FSOPEN, 0, ctx->args[0], ctx->args[1], 0, 0, 0);
-	return 0;
-}
+PEND_ON_ENTER(fsopen, P_FSOPEN, 2)
 
 SEC("tracepoint/syscalls/sys_exit_fsopen")
 int rtg_exit_fsopen(struct trace_event_raw_sys_exit *ctx)
@@ -2291,14 +2312,7 @@ int rtg_exit_fsconfig(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_fsmount")
-int rtg_enter_fsmount(struct trace_event_raw_sys_enter *ctx)
-{
-	if (ignored(bpf_get_current_pid_tgid() >> 32))
-		return 0;
-	pend(P_FSMOUNT, 0, ctx->args[0], ctx->args[1], ctx->args[2], 0, 0);
-	return 0;
-}
+PEND_ON_ENTER(fsmount, P_FSMOUNT, 3)
 
 SEC("tracepoint/syscalls/sys_exit_fsmount")
 int rtg_exit_fsmount(struct trace_event_raw_sys_exit *ctx)
@@ -2336,8 +2350,6 @@ int rtg_exit_open_tree(struct trace_event_raw_sys_exit *ctx)
 	struct rtg_pending p;
 	struct rtg_pathbuf *pb;
 	struct rtg_fsctx *c;
-	__u16 hflags = 0;
-	__u32 pos, len;
 
 	if (take(P_OPEN_TREE, &p))
 		return 0;
@@ -2345,10 +2357,7 @@ int rtg_exit_open_tree(struct trace_event_raw_sys_exit *ctx)
 	c = fsctx_tmp();
 	if (!pb || !c)
 		return 0;
-	pos = resolve_user(p.a[0], (const char *)p.a[1], 0, pb, &len, &hflags);
-	pos &= RTG_PATH_MAX - 1;
-	if (bpf_probe_read_kernel_str(c->source, sizeof(c->source), &pb->buf[pos]) <= 0)
-		c->source[0] = 0;
+	fsctx_source_at(c, p.a[0], (const char *)p.a[1], pb);
 	fsctx_put(ret, c);
 	mount_rec(RTG_MOUNT_OPEN_TREE, ret, p.a[2], c->source, NULL, NULL);
 	return 0;
@@ -2356,14 +2365,7 @@ int rtg_exit_open_tree(struct trace_event_raw_sys_exit *ctx)
 
 /* fspick(dfd, path, flags): an fs-context fd for an existing superblock, to reconfigure it
  * (fsconfig FSCONFIG_CMD_RECONFIGURE, e.g. read-only to read-write). */
-SEC("tracepoint/syscalls/sys_enter_fspick")
-int rtg_enter_fspick(struct trace_event_raw_sys_enter *ctx)
-{
-	if (ignored(bpf_get_current_pid_tgid() >> 32))
-		return 0;
-	pend(P_FSPICK, 0, ctx->args[0], ctx->args[1], ctx->args[2], 0, 0);
-	return 0;
-}
+PEND_ON_ENTER(fspick, P_FSPICK, 3)
 
 SEC("tracepoint/syscalls/sys_exit_fspick")
 int rtg_exit_fspick(struct trace_event_raw_sys_exit *ctx)
@@ -2375,8 +2377,6 @@ int rtg_exit_fspick(struct trace_event_raw_sys_exit *ctx)
 	struct fs_context *fc;
 	struct file *f;
 	const char *name;
-	__u16 hflags = 0;
-	__u32 pos, len;
 
 	if (take(P_FSPICK, &p))
 		return 0;
@@ -2384,10 +2384,7 @@ int rtg_exit_fspick(struct trace_event_raw_sys_exit *ctx)
 	c = fsctx_tmp();
 	if (!pb || !c)
 		return 0;
-	pos = resolve_user(p.a[0], (const char *)p.a[1], 0, pb, &len, &hflags);
-	pos &= RTG_PATH_MAX - 1;
-	if (bpf_probe_read_kernel_str(c->source, sizeof(c->source), &pb->buf[pos]) <= 0)
-		c->source[0] = 0;
+	fsctx_source_at(c, p.a[0], (const char *)p.a[1], pb);
 	if (ret >= 0) {
 		f = cur_fd_file(ret);
 		fc = f ? (struct fs_context *)BPF_CORE_READ(f, private_data) : NULL;
@@ -2439,14 +2436,7 @@ int rtg_exit_mount_setattr(struct trace_event_raw_sys_exit *ctx)
 
 /* move_mount(from_dfd, from_path, to_dfd, to_path, flags): attaches a mount; what it is comes
  * from the fd's tracked context (fsmount/open_tree), else from the source path. */
-SEC("tracepoint/syscalls/sys_enter_move_mount")
-int rtg_enter_move_mount(struct trace_event_raw_sys_enter *ctx)
-{
-	if (ignored(bpf_get_current_pid_tgid() >> 32))
-		return 0;
-	pend(P_MOVE_MOUNT, 0, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3], ctx->args[4]);
-	return 0;
-}
+PEND_ON_ENTER(move_mount, P_MOVE_MOUNT, 5)
 
 SEC("tracepoint/syscalls/sys_exit_move_mount")
 int rtg_exit_move_mount(struct trace_event_raw_sys_exit *ctx)
