@@ -15,6 +15,13 @@ from typing import Final
 
 from rtguard.model.frozen import frozen
 
+# What a standard fd can be at exec (``Process.stdio_types``): "" (closed or unknown), a regular
+# "file", a "tty", another "char" device (/dev/null), a "pipe", an "inet" (TCP/UDP, v4 or v6) or
+# "unix" socket, a "socket" of another or unknown family, or "other". The order is the sensor
+# ABI's ``enum rtg_stdio_kind``.
+STDIO_TYPES: Final = ("", "file", "tty", "char", "pipe", "inet", "unix", "socket", "other")
+SOCKET_TYPES: Final = frozenset({"inet", "unix", "socket"})
+
 
 class EventKind(StrEnum):
     """The closed set of runtime event kinds (DESIGN §4.4), ``object_verb`` snake case."""
@@ -75,8 +82,7 @@ class Process:
     exe_from_memfd: bool = False
     exe_written_after_start: bool = False
     stdio_sockets: tuple[bool, bool, bool] = (False, False, False)
-    # what fds 0..2 were at exec: "", "file", "tty", "char", "pipe", "inet", "unix", "socket",
-    # "other" ("" when the sensor could not tell; "socket": a family it could not name)
+    # what fds 0..2 were at exec (STDIO_TYPES; "" when the sensor could not tell)
     stdio_types: tuple[str, str, str] = ("", "", "")
 
     @property

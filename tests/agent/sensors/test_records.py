@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rtguard.agent.sensors.records import STDIO_TYPES, stdio_type_of_link
+from rtguard.agent.sensors.records import stdio_type_of_link
+from rtguard.model.events import STDIO_TYPES
 
 
 @pytest.mark.parametrize(

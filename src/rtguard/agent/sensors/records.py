@@ -10,19 +10,13 @@ these records;
 
 from __future__ import annotations
 
-from typing import Final, Protocol
+from typing import Protocol
 
 from rtguard.model.frozen import frozen
 
-# What a standard fd can be at exec: "" (closed or unknown), a regular "file", a "tty", another
-# "char" device (/dev/null), a "pipe", an "inet" (TCP/UDP, v4 or v6) or "unix" socket, a
-# "socket" of another or unknown family, or "other".
-STDIO_TYPES: Final = ("", "file", "tty", "char", "pipe", "inet", "unix", "socket", "other")
-SOCKET_TYPES: Final = frozenset({"inet", "unix", "socket"})
-
 
 def stdio_type_of_link(target: str) -> str:
-    """The STDIO_TYPES name of a ``/proc/<pid>/fd/N`` link target (``""`` if unreadable).
+    """The ``rtguard.model.events.STDIO_TYPES`` name of a ``/proc/<pid>/fd/N`` link target (``""`` if unreadable).
 
     /proc does not name a socket's family (``socket:[inode]``): such a socket is ``"socket"``.
     """
@@ -74,7 +68,7 @@ class ExecRecord:
     ld_preload: str = ""
     ld_library_path: str = ""
     stdio_sockets: tuple[bool, bool, bool] | None = None
-    # what fds 0..2 are (STDIO_TYPES); None when the sensor could not tell
+    # what fds 0..2 are (model.events.STDIO_TYPES); None when the sensor could not tell
     stdio_types: tuple[str, str, str] | None = None
     exe_from_memfd: bool = False
     exe_on_upper: bool = False

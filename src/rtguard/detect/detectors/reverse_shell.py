@@ -26,14 +26,12 @@ from rtguard.detect.detectors._common import (
     ancestry_ids,
     is_shell,
     reads_commands_from_stdin,
-    stdio_type,
 )
 from rtguard.model.events import Event, EventKind, NetPayload
 from rtguard.model.findings import Detection
 
 FINDING_TYPE: Final = "Execution:Runtime/ReverseShell"
 _TCP: Final = 6
-_SOCKETS: Final = frozenset({"inet", "unix", "socket"})
 
 
 @dataclass(slots=True)
@@ -64,18 +62,14 @@ class ReverseShellDetector:
         if event.kind is EventKind.PROCESS_EXIT:
             state.connected.pop(p.exec_id)
             return []
-        kinds = (stdio_type(p, 0), stdio_type(p, 1))
-        if (
-            not all(k in _SOCKETS for k in kinds)
-            or not is_shell(event)
-            or not reads_commands_from_stdin(p.argv)
-        ):
+        stdin, stdout, _ = p.stdio_sockets  # every sensor sets these; the types refine them
+        if not (stdin and stdout) or not is_shell(event) or not reads_commands_from_stdin(p.argv):
             return []
         hit = next((r for i in ancestry_ids(event) if (r := state.connected.get(i)) is not None), None)
         if hit is None:
             return []
         remote, connector = hit
-        if "unix" in kinds and connector not in RELAY_TOOLS:
+        if "unix" in p.stdio_types[:2] and connector not in RELAY_TOOLS:
             return []
         return [
             Detection(

@@ -118,7 +118,7 @@ def test_exec_golden() -> None:
 
 def test_stdio_kinds_names_follow_the_header_enum() -> None:
     """Each rtg_stdio_kind decodes to its name; 0 (a 3.0 object) is unknown, undefined values "other"."""
-    from rtguard.agent.sensors.records import STDIO_TYPES
+    from rtguard.model.events import STDIO_TYPES
 
     assert [m.name.removeprefix("STDIO_").lower() for m in abi.StdioKind][1:] == list(STDIO_TYPES[1:])
     for kind in abi.StdioKind:

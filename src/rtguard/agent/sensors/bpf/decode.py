@@ -20,7 +20,6 @@ from typing import Final
 
 from rtguard.agent.sensors.bpf import abi
 from rtguard.agent.sensors.records import (
-    STDIO_TYPES,
     DnsRecord,
     ExecRecord,
     ExitRecord,
@@ -33,6 +32,7 @@ from rtguard.agent.sensors.records import (
     Record,
     UnixConnectRecord,
 )
+from rtguard.model.events import STDIO_TYPES
 
 __all__ = [
     "DECODERS",

@@ -35,7 +35,8 @@ from rtguard.agent.sensors.procfs.parse import (
     parse_status,
     start_boottime_ns,
 )
-from rtguard.agent.sensors.records import SOCKET_TYPES, ExecRecord, stdio_type_of_link
+from rtguard.agent.sensors.records import ExecRecord, stdio_type_of_link
+from rtguard.model.events import SOCKET_TYPES
 
 __all__ = [
     "LiveInfo",

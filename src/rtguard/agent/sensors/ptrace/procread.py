@@ -34,7 +34,8 @@ from rtguard.agent.sensors.procfs.parse import (
     start_boottime_ns,
 )
 from rtguard.agent.sensors.procfs.snapshot import read_bytes
-from rtguard.agent.sensors.records import SOCKET_TYPES, ExecRecord, stdio_type_of_link
+from rtguard.agent.sensors.records import ExecRecord, stdio_type_of_link
+from rtguard.model.events import SOCKET_TYPES
 
 __all__ = ["ExecReader", "fast_cgroup_path", "fast_loader_env", "fast_status", "read_file"]
 
