@@ -10,13 +10,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from rtguard.agent.sensors.bpf.sensor import BpfSensor
 from rtguard.agent.sensors.records import MountRecord, ProcOpRecord, Record
-from rtguard.testing.privilege import require_root
 
 # x86-64 syscall numbers of the new mount API.
 NEW_API = """
@@ -57,17 +55,6 @@ try:
 except NotADirectoryError:
     pass
 """
-
-
-@pytest.fixture(scope="module")
-def sensor() -> Iterator[BpfSensor]:
-    require_root()
-    s = BpfSensor()
-    s.start()
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def _records_of(sensor: BpfSensor, args: list[str], want: int, kind: type) -> list[Record]:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,17 +27,6 @@ from rtguard.testing.privilege import require_root
 CGROUP_V1_MEMORY = Path("/sys/fs/cgroup/memory")
 CGROUP_V2 = Path("/sys/fs/cgroup/unified")
 NS_PER_TICK = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
-
-
-@pytest.fixture(scope="module")
-def sensor() -> Iterator[BpfSensor]:
-    require_root()
-    s = BpfSensor()
-    s.start()
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def collect(
