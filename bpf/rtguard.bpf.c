@@ -390,20 +390,26 @@ static __always_inline struct file *fd_file(struct task_struct *t, __u64 fd)
  * The current task's file at `fd`, typed for direct loads: the task is BTF-typed
  * (bpf_get_current_task_btf), so task->files->fdt and its fields are plain fault-safe loads; only
  * fdt->fd[fd] needs a helper (variable index), and the result is cast back to a BTF pointer. About
- * one helper call instead of five on the hot syscall paths (read/write).
+ * one helper call instead of five on the hot syscall paths (read/write). cur_fd_file_addr gives
+ * the address as a plain number (0: no file), for identity checks (fd_cookie).
  */
-static __always_inline struct file *cur_fd_file(__u64 fd)
+static __always_inline __u64 cur_fd_file_addr(__u64 fd)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct fdtable *fdt = t->files->fdt;
-	struct file *f = NULL;
+	__u64 f = 0;
 
 	if (fd >= fdt->max_fds)
-		return NULL; /* also a task without files: the loads read 0 */
+		return 0; /* also a task without files: the loads read 0 */
 	bpf_probe_read_kernel(&f, sizeof(f), (void *)((__u64)fdt->fd + fd * sizeof(f)));
-	if (!f)
-		return NULL;
-	return bpf_rdonly_cast(f, bpf_core_type_id_kernel(struct file));
+	return f;
+}
+
+static __always_inline struct file *cur_fd_file(__u64 fd)
+{
+	__u64 f = cur_fd_file_addr(fd);
+
+	return f ? bpf_rdonly_cast((void *)f, bpf_core_type_id_kernel(struct file)) : NULL;
 }
 
 /* The socket behind a file from cur_fd_file (BTF-typed: plain loads, no helper), or NULL. */
@@ -2143,13 +2149,8 @@ static __always_inline __u64 fsctx_key(__s64 fd)
  * regular file that reuses an fs-context fd's number and memory differs in all three. */
 static __always_inline __u64 fd_cookie(__s64 fd)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
-	struct fdtable *fdt = t->files->fdt;
-	__u64 fp = 0, op = 0, pd = 0, de = 0;
+	__u64 fp = fd < 0 ? 0 : cur_fd_file_addr(fd), op = 0, pd = 0, de = 0;
 
-	if (fd < 0 || fd >= fdt->max_fds)
-		return 0;
-	bpf_probe_read_kernel(&fp, sizeof(fp), (void *)((__u64)fdt->fd + fd * sizeof(fp)));
 	if (!fp)
 		return 0;
 	bpf_probe_read_kernel(&op, sizeof(op), (void *)(fp + bpf_core_field_offset(struct file, f_op)));
