@@ -24,7 +24,7 @@ import threading
 import time
 
 from rtguard.agent.sensors.bpf.sensor import ENV_DISABLE, BpfSensor
-from syscall_cost import prog_ids, prog_stats
+from syscall_cost import print_arms, prog_ids, prog_stats
 
 RW_HOOKS = "sys_enter_write,sys_enter_writev,sys_enter_read,sys_exit_read"
 RAW_SYS_ENTER = "sys_enter"  # tp_btf/sys_enter: the module-load fallback
@@ -76,19 +76,8 @@ def main() -> int:
         full.append(with_sensor(args.execs, "")[0])
         no_rw.append(with_sensor(args.execs, RW_HOOKS)[0])
         no_raw.append(with_sensor(args.execs, RAW_SYS_ENTER)[0])
-    b = statistics.median(base)
     print(f"exec storm {args.execs} x {args.rounds} rounds, storm on CPU 0, sensor drain on CPU 1")
-    for label, runs in (
-        ("no sensor", base),
-        ("sensor, all hooks", full),
-        ("sensor, no read/write hooks", no_rw),
-        ("sensor, no raw sys_enter", no_raw),
-    ):
-        m = statistics.median(runs)
-        print(
-            f"  {label:28s} median {m / args.execs * 1e6:6.0f} us/exec  {100 * (m / b - 1):+6.1f}%"
-            f"  (best {min(runs) / args.execs * 1e6:6.0f} us/exec, {100 * (min(runs) / min(base) - 1):+6.1f}%)"
-        )
+    print_arms((base, full, no_rw, no_raw), lambda s: f"{s / args.execs * 1e6:6.0f} us/exec")
     program_time(args.execs, statistics.median(base) / args.execs)
     return 0
 

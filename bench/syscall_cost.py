@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 
 from rtguard.agent.sensors.bpf.sensor import ENV_DISABLE, BpfSensor
 
@@ -83,6 +84,21 @@ def with_sensor(count: int, disable: str, stats: dict[str, list[float]] | None =
         os.environ.pop(ENV_DISABLE, None)
 
 
+ARMS = ("no sensor", "sensor, all hooks", "sensor, no read/write hooks", "sensor, no raw sys_enter")
+
+
+def print_arms(runs: Sequence[list[float]], show: Callable[[float], str]) -> None:
+    """One row per arm (``ARMS`` order): median and best run, each also against the first arm."""
+    base = runs[0]
+    b = statistics.median(base)
+    for label, arm in zip(ARMS, runs, strict=True):
+        m = statistics.median(arm)
+        print(
+            f"  {label:28s} median {show(m)}  {100 * (m / b - 1):+6.1f}%"
+            f"  (best {show(min(arm))}, {100 * (min(arm) / min(base) - 1):+6.1f}%)"
+        )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=2_000_000)
@@ -99,20 +115,9 @@ def main() -> int:
         full.append(with_sensor(args.count, ""))
         no_rw.append(with_sensor(args.count, RW_HOOKS))
         no_raw.append(with_sensor(args.count, RAW_SYS_ENTER))
-    b = statistics.median(base)
     calls = 2 * args.count
     print(f"dd bs=1 count={args.count} ({calls} syscalls) x {args.rounds} rounds, dd on CPU 0")
-    for label, runs in (
-        ("no sensor", base),
-        ("sensor, all hooks", full),
-        ("sensor, no read/write hooks", no_rw),
-        ("sensor, no raw sys_enter", no_raw),
-    ):
-        m = statistics.median(runs)
-        print(
-            f"  {label:28s} median {m:6.3f} s  {m / calls * 1e9:6.0f} ns/syscall  {100 * (m / b - 1):+6.1f}%"
-            f"  (best {min(runs):6.3f} s, {100 * (min(runs) / min(base) - 1):+6.1f}%)"
-        )
+    print_arms((base, full, no_rw, no_raw), lambda s: f"{s:6.3f} s  {s / calls * 1e9:6.0f} ns/syscall")
     # Per-program run time (kernel.bpf_stats_enabled), in separate runs since the accounting itself
     # costs two clock reads per program run: exact per program, unlike wall time on a busy host.
     with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
