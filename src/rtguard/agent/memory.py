@@ -5,8 +5,9 @@ A long-running Python agent on glibc keeps freed heap memory by default: large b
 and freed heap is not returned to the system. ``tune_allocator`` fixes the mmap threshold at
 512 KiB (a batch body, ~200 KiB of JSON, comes from the heap and is reused: as its own mapping
 it cost an mmap, a page fault per page and a munmap whose TLB shoot-down interrupts the other
-CPUs, ~5 µs of system time per exec in a storm; bigger blocks come and go as mappings) and caps malloc arenas at two (the agent has a
-handful of threads, and each arena costs resident memory); ``release`` runs a garbage
+CPUs, ~5 µs of system time per exec in a storm; bigger blocks come and go as mappings) and
+caps malloc arenas at two (the agent has a handful of threads, and each arena costs resident
+memory); ``release`` runs a garbage
 collection and ``malloc_trim`` after start-up and now and then. On other C libraries both do
 nothing. ``tune_gc`` makes the cyclic garbage collector cheap for a process that allocates a
 few dozen objects per event, almost none of them in cycles: start-up objects (modules, the BPF
