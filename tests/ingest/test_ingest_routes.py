@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from rtguard.bus.memory import MemoryBus
 from rtguard.ingest.routes import AgentRegistry, IngestLimits, build_ingest_router
-from rtguard.model.codec import Batch, encode_batch
+from rtguard.model.codec import Batch, encode_batch, encode_event
 from rtguard.model.events import Event, EventKind, Host, Process
 from rtguard.store.sqlite import SqlStore
 from rtguard.testing.apiserver import serve_in_thread
@@ -118,3 +118,25 @@ def test_heartbeat_answers_configuration(env: tuple[httpx.Client, SqlStore, str,
     assert r.status_code == 200 and r.json()["enabled"] is True
     bad = client.post("/agent/v1/heartbeat", json=[1], headers={"authorization": f"Bearer {token}"})
     assert bad.status_code == 400
+
+
+def test_old_and_new_wire_versions_are_stored_alike(
+    env: tuple[httpx.Client, SqlStore, str, MemoryBus],
+) -> None:
+    """A version 1 batch (an agent not yet upgraded) and a version 2 batch (objects once, named
+    by index) store the same inline event lines."""
+    client, store, token, _bus = env
+    host, proc = Host(hostname="h"), Process(exec_id="p", pid=9, argv=("sh", "-c", "x"))
+    events = tuple(Event(kind=EventKind.PROCESS_EXEC, time=i, host=host, process=proc) for i in range(3))
+    v2 = encode_batch(Batch(agent_id="a1", seq=1, events=events))
+    assert v2["version"] == 2 and len(v2["objects"]) == 2  # type: ignore[arg-type]
+    v1 = {"version": 1, "agent_id": "a2", "seq": 1, "events": [encode_event(e) for e in events]}
+    for doc in (v2, v1):
+        r = client.post(
+            "/agent/v1/batches",
+            content=gzip.compress(json.dumps(doc).encode()),
+            headers={"authorization": f"Bearer {token}", "content-encoding": "gzip"},
+        )
+        assert r.status_code == 200, r.text
+    stored = [json.loads(row.event_json) for row in store.events_after(0, 100)]
+    assert stored[:3] == stored[3:] == [encode_event(e) for e in events]

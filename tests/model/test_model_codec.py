@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from rtguard.model.codec import (
     MAX_BATCH_EVENTS,
+    MAX_BATCH_OBJECTS,
+    WIRE_VERSION,
     Batch,
     CodecError,
     decode_batch,
@@ -18,6 +20,7 @@ from rtguard.model.codec import (
     encode_batch,
     encode_batch_json,
     encode_event,
+    event_dicts,
 )
 from rtguard.model.events import (
     Container,
@@ -82,11 +85,20 @@ def test_batch_round_trip_and_defaults_left_out() -> None:
         (lambda d: d.update(events="x"), "events"),
         (lambda d: d["events"][0].update(kind="nope"), "unknown event kind"),
         (lambda d: d["events"][0].update(time="soon"), "time"),
-        (lambda d: d["events"][0]["process"].update(pid=True), "pid"),
-        (lambda d: d["events"][0]["process"].update(argv="ls"), "argv"),
-        (lambda d: d["events"][0]["process"].update(evil=1), "unknown field"),
+        (lambda d: d["objects"][1].update(pid=True), r"objects\[1\]\.pid"),
+        (lambda d: d["objects"][1].update(argv="ls"), "argv"),
+        (lambda d: d["objects"][1].update(evil=1), "unknown field"),
         (lambda d: d["events"][0].pop("process"), "process: missing"),
-        (lambda d: d["events"][0]["process"].update(name="x" * 20000), "longer than"),
+        (lambda d: d["objects"][1].update(name="x" * 20000), "longer than"),
+        # version 2's references
+        (lambda d: d["events"][0].update(process=7), "index 7 is not in batch.objects"),
+        (lambda d: d["events"][0].update(process=-1), "index -1"),
+        (lambda d: d["events"][0].update(process=True), "expected an index"),
+        (lambda d: d["events"][0].update(process={"exec_id": "e", "pid": 1}), "expected an index"),
+        (lambda d: d["events"][0].update(host=1), r"objects\[1\]: unknown field"),  # a process as host
+        (lambda d: d["objects"].append({"hostname": "x"}), r"objects\[2\]: not named by any event"),
+        (lambda d: d.pop("objects"), "batch.objects: expected a list"),
+        (lambda d: d.update(extra=1), "batch: unknown field 'extra'"),
     ],
 )
 def test_rejects_bad_batches_with_field_names(mutate: object, message: str) -> None:
@@ -99,6 +111,55 @@ def test_rejects_bad_batches_with_field_names(mutate: object, message: str) -> N
 def test_rejects_too_many_events() -> None:
     with pytest.raises(CodecError, match="more than"):
         decode_batch({"version": 1, "agent_id": "a", "seq": 0, "events": [{}] * (MAX_BATCH_EVENTS + 1)})
+    with pytest.raises(CodecError, match="more than"):
+        decode_batch(
+            {"version": 2, "agent_id": "a", "seq": 0, "objects": [{}] * (MAX_BATCH_OBJECTS + 1), "events": []}
+        )
+
+
+def test_version_2_sends_each_shared_object_once_and_decodes_it_once() -> None:
+    shared = Process(exec_id="p", pid=7, argv=("python3", "-c", "x" * 500))
+    parent = LineageEntry(exec_id="q", pid=1, name="sh")
+    host = Host(hostname="h1")  # told apart by identity, as the agent shares them
+    events = tuple(
+        _event(
+            kind=EventKind.NET_CONNECT,
+            host=host,
+            process=shared,
+            lineage=(parent,),
+            payload=NetPayload(family=2, protocol=6, remote_port=i),
+        )
+        for i in range(50)
+    )
+    wire = json.loads(encode_batch_json(Batch(agent_id="a", seq=3, events=events)))
+    assert wire["version"] == WIRE_VERSION == 2
+    assert len(wire["objects"]) == 3  # one host, one process, one lineage entry
+    assert wire["events"][49]["process"] == 1 and wire["events"][49]["lineage"] == [2]
+    batch = decode_batch(wire)
+    assert batch.events == events
+    assert batch.events[0].process is batch.events[49].process  # decoded once
+
+
+def test_version_1_batches_from_older_agents_still_decode() -> None:
+    ev = _event(lineage=(LineageEntry(exec_id="p", pid=1, name="sh"),))
+    v1 = {"version": 1, "agent_id": "a", "seq": 0, "events": [encode_event(ev)]}
+    batch = decode_batch(json.loads(json.dumps(v1)))
+    assert batch.version == 1 and batch.events == (ev,)
+    assert event_dicts(v1) == [encode_event(ev)]
+
+
+def test_event_dicts_are_the_inline_shape_whatever_the_version() -> None:
+    box = Container(id="a" * 64, ecs=EcsTask(cluster_arn="c", task_arn="t"))
+    events = (
+        _event(lineage=(LineageEntry(exec_id="p", pid=1),), container=box, ktime=5),
+        _event(kind=EventKind.DNS_QUERY, payload=DnsPayload(name="x.test"), agent_id="ag"),
+    )
+    wire = json.loads(json.dumps(encode_batch(Batch(agent_id="a", seq=1, events=events))))
+    decode_batch(wire)
+    inline = event_dicts(wire)
+    assert inline == [encode_event(e) for e in events]
+    assert list(inline[0]) == list(encode_event(events[0]))  # same key order as version 1
+    assert [decode_event(d) for d in inline] == list(events)
 
 
 def test_hostile_strings_survive_unchanged() -> None:
@@ -170,7 +231,7 @@ def test_spliced_batch_json_keeps_text_orjson_refuses() -> None:
     batch = Batch(agent_id="a", seq=2**70, events=events)
     body = encode_batch_json(batch)
     assert json.loads(body) == json.loads(json.dumps(encode_batch(batch)))
-    assert json.loads(body)["events"][0]["process"]["exe_path"] == odd
+    assert json.loads(body)["objects"][1]["exe_path"] == odd
 
 
 def test_repeated_objects_decode_once_but_are_still_checked_each_time() -> None:
@@ -182,3 +243,13 @@ def test_repeated_objects_decode_once_but_are_still_checked_each_time() -> None:
     bad["lineage"][0]["pid"] = True  # equal to 1 in Python, but not an integer on the wire
     with pytest.raises(CodecError, match=r"lineage\[0\]\.pid"):
         decode_batch({"version": 1, "agent_id": "a", "seq": 0, "events": [good, bad]})
+
+
+def test_a_version_2_index_named_as_two_classes_is_checked_as_each() -> None:
+    wire = encode_batch(
+        Batch(agent_id="a", seq=0, events=(_event(lineage=(LineageEntry(exec_id="p", pid=1),)),))
+    )
+    events: list[dict[str, object]] = wire["events"]  # type: ignore[assignment]
+    events[0]["lineage"] = [1]  # the process, named as a lineage entry as well
+    with pytest.raises(CodecError, match=r"objects\[1\]: unknown field"):
+        decode_batch(json.loads(json.dumps(wire)))

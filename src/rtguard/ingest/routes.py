@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from rtguard.bus.memory import MemoryBus
-from rtguard.model.codec import CodecError, JsonDict, decode_batch
+from rtguard.model.codec import CodecError, JsonDict, decode_batch, event_dicts
 
 AGENT_CONFIG_VERSION: Final = 1
 _log = logging.getLogger(__name__)
@@ -141,8 +141,9 @@ def build_ingest_router(
             registry.counters["rejected_invalid"] += 1
             msg = str(exc) if isinstance(exc, CodecError) else f"invalid JSON: {str(exc)[:200]}"
             return _error(400, "InvalidBatch", msg)
-        # The validated wire dicts are stored as they came (the codec accepted every field).
-        lines = [json.dumps(e, separators=(",", ":")) for e in raw["events"]]
+        # The validated wire dicts are stored (the codec accepted every field), one event a
+        # line with its objects inline, whichever wire version the agent sent.
+        lines = [json.dumps(e, separators=(",", ":")) for e in event_dicts(raw)]
         new = store.record_batch(account, batch.agent_id, batch.seq, lines)
         if new:
             registry.counters["events_received"] += len(lines)

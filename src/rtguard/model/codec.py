@@ -1,7 +1,9 @@
 """The agent↔server wire format: events and batches to and from JSON-ready dicts.
 
 This is the only module that knows the wire format; it is versioned by ``WIRE_VERSION`` (bump
-the major on any change an old server cannot read). Decoding is strict and total: any input,
+it on any change an old server cannot read; servers keep reading every older version). Version
+2 sends each shared object (host, process, lineage entry, container) once per batch in
+``objects`` and has events refer to it by index; version 1 repeated them inline in every event. Decoding is strict and total: any input,
 however hostile, either yields model objects or raises ``CodecError`` with a message that says
 which field is wrong. Pure: no I/O, no compression (the transport does gzip); stdlib only, but
 for orjson in the agent's batch encoder (``encode_batch_json``: 15x faster than ``json`` on an
@@ -32,10 +34,12 @@ from rtguard.model.events import (
     Process,
 )
 
-WIRE_VERSION: Final = 1
+WIRE_VERSION: Final = 2
+READ_VERSIONS: Final = frozenset({1, 2})
 MAX_STRING: Final = 16 * 1024
 MAX_LIST: Final = 4096
 MAX_BATCH_EVENTS: Final = 10_000
+MAX_BATCH_OBJECTS: Final = 4 * MAX_BATCH_EVENTS
 
 JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
 JsonDict = dict[str, JsonValue]
@@ -204,48 +208,90 @@ def _json_shared(
     return text
 
 
-def _event_json(event: Event) -> bytes:
-    parts = [b'{"kind":"', str(event.kind).encode("ascii"), b'","time":', b"%d" % event.time]
-    if event.ktime:
-        parts += [b',"ktime":', b"%d" % event.ktime]
-    parts += [
-        b',"host":',
-        _json_shared(event.host),
-        b',"process":',
-        _json_shared(event.process, _PROCESS_JSON, _PROCESS_JSON_MAX),
-    ]
-    if event.lineage:
-        parts += [b',"lineage":[', b",".join([_json_shared(e) for e in event.lineage]), b"]"]
-    if event.container is not None:
-        parts += [b',"container":', _json_shared(event.container)]
-    payload = _encode_obj(event.payload)
-    if payload:
-        parts += [b',"payload":', _dumps(payload)]
-    if event.agent_id:
-        parts += [b',"agent_id":', _dumps(event.agent_id)]
-    parts.append(b"}")
-    return b"".join(parts)
-
-
 def encode_batch_json(batch: Batch) -> bytes:
     """The batch as compact JSON (UTF-8): the same document as ``json.dumps(encode_batch(b))``.
 
-    Faster for the agent: shared objects are serialised once and spliced in, with orjson. Not
-    thread-safe (one exporter thread encodes). Control characters in text are escaped as JSON
-    requires; other text is UTF-8.
+    Faster for the agent: each shared object's text is made once (and kept across batches by
+    identity) and spliced in, with orjson. Not thread-safe (one exporter thread encodes).
+    Control characters in text are escaped as JSON requires; other text is UTF-8.
     """
-    head = _dumps({"version": batch.version, "agent_id": batch.agent_id, "seq": batch.seq})
-    events = b",".join([_event_json(e) for e in batch.events])
-    return head[:-1] + b',"events":[' + events + b"]}"
+    index: dict[int, bytes] = {}
+    objects: list[bytes] = []
+
+    def ref(obj: object, cache: dict[int, tuple[object, bytes]], limit: int) -> bytes:
+        i = index.get(id(obj))  # the batch keeps every object alive: ids are not reused
+        if i is None:
+            i = index[id(obj)] = b"%d" % len(objects)
+            objects.append(_json_shared(obj, cache, limit))
+        return i
+
+    shared, procs, pmax = _SHARED_JSON, _PROCESS_JSON, _PROCESS_JSON_MAX
+    events: list[bytes] = []
+    for event in batch.events:
+        parts = [b'{"kind":"', str(event.kind).encode("ascii"), b'","time":', b"%d" % event.time]
+        if event.ktime:
+            parts += [b',"ktime":', b"%d" % event.ktime]
+        parts += [
+            b',"host":', ref(event.host, shared, _SHARED_JSON_MAX),
+            b',"process":', ref(event.process, procs, pmax),
+        ]  # fmt: skip
+        if event.lineage:
+            refs = [ref(e, shared, _SHARED_JSON_MAX) for e in event.lineage]
+            parts += [b',"lineage":[', b",".join(refs), b"]"]
+        if event.container is not None:
+            parts += [b',"container":', ref(event.container, shared, _SHARED_JSON_MAX)]
+        payload = _encode_obj(event.payload)
+        if payload:
+            parts += [b',"payload":', _dumps(payload)]
+        if event.agent_id:
+            parts += [b',"agent_id":', _dumps(event.agent_id)]
+        parts.append(b"}")
+        events.append(b"".join(parts))
+    head = _dumps({"version": WIRE_VERSION, "agent_id": batch.agent_id, "seq": batch.seq})
+    return b"".join(
+        [head[:-1], b',"objects":[', b",".join(objects), b'],"events":[', b",".join(events), b"]}"]
+    )
 
 
 def encode_batch(batch: Batch) -> JsonDict:
-    """Return the wire dict of a batch."""
+    """Return the wire dict of a batch (version 2: shared objects once, events refer by index).
+
+    Objects are numbered in the order events first name them (host, process, lineage, container)
+    and told apart by identity, as ``encode_batch_json`` does.
+    """
+    objects: list[JsonValue] = []
+    index: dict[int, int] = {}
+
+    def ref(obj: object) -> int:
+        i = index.get(id(obj))
+        if i is None:
+            i = index[id(obj)] = len(objects)
+            objects.append(_encode_obj(obj))
+        return i
+
+    events: list[JsonValue] = []
+    for event in batch.events:
+        out: JsonDict = {"kind": str(event.kind), "time": event.time}
+        if event.ktime:
+            out["ktime"] = event.ktime
+        out["host"] = ref(event.host)
+        out["process"] = ref(event.process)
+        if event.lineage:
+            out["lineage"] = [ref(e) for e in event.lineage]
+        if event.container is not None:
+            out["container"] = ref(event.container)
+        payload = _encode_obj(event.payload)
+        if payload:
+            out["payload"] = payload
+        if event.agent_id:
+            out["agent_id"] = event.agent_id
+        events.append(out)
     return {
-        "version": batch.version,
+        "version": WIRE_VERSION,
         "agent_id": batch.agent_id,
         "seq": batch.seq,
-        "events": [encode_event(e) for e in batch.events],
+        "objects": objects,
+        "events": events,
     }
 
 
@@ -409,11 +455,32 @@ def _decode_flat(cls: type[_T], value: object, where: str, memo: _Memo | None) -
     return hit  # type: ignore[return-value]
 
 
+# Resolves an event's host, process, lineage entry or container field: the inline object
+# (version 1) or an index into the batch's objects (version 2).
+_Resolve = typing.Callable[[type[_T], object, str], _T]
+
+
+def _inline(memo: _Memo | None) -> _Resolve[typing.Any]:
+    """Version 1: objects inline; repeated hosts and lineage entries decode once per batch."""
+
+    def resolve(cls: type[_T], value: object, where: str) -> _T:
+        if cls is Host or cls is LineageEntry:
+            return _decode_flat(cls, value, where, memo)
+        return _decode_dataclass(cls, value, where)
+
+    return resolve
+
+
 def decode_event(data: object, where: str = "event", memo: _Memo | None = None) -> Event:
-    """Decode one wire dict into an ``Event``; raise ``CodecError`` on any invalid input.
+    """Decode one wire dict (objects inline) into an ``Event``; raise ``CodecError`` on any
+    invalid input.
 
     ``memo`` (one dict per batch) lets repeated host and lineage objects decode once.
     """
+    return _decode_event(data, where, _inline(memo))
+
+
+def _decode_event(data: object, where: str, resolve: _Resolve[typing.Any]) -> Event:
     if not isinstance(data, Mapping):
         raise CodecError(f"{where}: expected an object")
     raw_kind = data.get("kind")
@@ -425,35 +492,25 @@ def decode_event(data: object, where: str = "event", memo: _Memo | None = None) 
         raise CodecError(f"{where}.kind: unknown event kind {str(raw_kind)[:64]!r}") from None
     payload_cls = PAYLOAD_BY_KIND[kind]
     payload: Payload = _decode_dataclass(payload_cls, data.get("payload", {}), f"{where}.payload")
-    return _decode_event_fields(data, where, kind, payload, memo)
-
-
-def _decode_event_fields(
-    fields: Mapping[str, object], where: str, kind: EventKind, payload: Payload, memo: _Memo | None
-) -> Event:
     known = _EVENT_KEYS
-    for key in fields:
+    for key in data:
         if key not in known:
             raise CodecError(f"{where}: unknown field {str(key)[:64]!r}")
     for required in ("time", "host", "process"):
-        if required not in fields:
+        if required not in data:
             raise CodecError(f"{where}.{required}: missing")
-    lineage_raw = _check_list(fields.get("lineage", []), f"{where}.lineage")
-    container_raw = fields.get("container")
+    lineage_raw = _check_list(data.get("lineage", []), f"{where}.lineage")
+    container_raw = data.get("container")
     return Event(
         kind=kind,
-        time=_check_int(fields["time"], f"{where}.time"),
-        ktime=_check_int(fields.get("ktime", 0), f"{where}.ktime"),
-        host=_decode_flat(Host, fields["host"], f"{where}.host", memo),
-        process=_decode_dataclass(Process, fields["process"], f"{where}.process"),
-        lineage=tuple(
-            _decode_flat(LineageEntry, v, f"{where}.lineage[{i}]", memo) for i, v in enumerate(lineage_raw)
-        ),
-        container=None
-        if container_raw is None
-        else _decode_dataclass(Container, container_raw, f"{where}.container"),
+        time=_check_int(data["time"], f"{where}.time"),
+        ktime=_check_int(data.get("ktime", 0), f"{where}.ktime"),
+        host=resolve(Host, data["host"], f"{where}.host"),
+        process=resolve(Process, data["process"], f"{where}.process"),
+        lineage=tuple(resolve(LineageEntry, v, f"{where}.lineage[{i}]") for i, v in enumerate(lineage_raw)),
+        container=None if container_raw is None else resolve(Container, container_raw, f"{where}.container"),
         payload=payload,
-        agent_id=_check_str(fields.get("agent_id", ""), f"{where}.agent_id"),
+        agent_id=_check_str(data.get("agent_id", ""), f"{where}.agent_id"),
     )
 
 
@@ -462,13 +519,49 @@ _EVENT_KEYS: Final = frozenset(
 )
 
 
+class _ByIndex:
+    """Version 2: an event names a shared object by its index in ``objects``.
+
+    Each (index, class) decodes once; every object must be named by some event (``check_all``),
+    so nothing in a batch goes unchecked.
+    """
+
+    def __init__(self, objects: list[object]) -> None:
+        self._objects = objects
+        self._done: dict[tuple[int, type], object] = {}
+
+    def __call__(self, cls: type[_T], value: object, where: str) -> _T:
+        if type(value) is not int:
+            raise CodecError(f"{where}: expected an index into batch.objects, got {type(value).__name__}")
+        if not 0 <= value < len(self._objects):
+            raise CodecError(f"{where}: index {value} is not in batch.objects (it has {len(self._objects)})")
+        hit = self._done.get((value, cls))
+        if hit is None:
+            hit = self._done[(value, cls)] = _decode_dataclass(
+                cls, self._objects[value], f"batch.objects[{value}]"
+            )
+        return hit  # type: ignore[return-value]
+
+    def check_all(self) -> None:
+        used = {i for i, _cls in self._done}
+        for i in range(len(self._objects)):
+            if i not in used:
+                raise CodecError(f"batch.objects[{i}]: not named by any event")
+
+
 def decode_batch(data: object) -> Batch:
-    """Decode a batch wire dict; raise ``CodecError`` naming the first invalid field."""
+    """Decode a batch wire dict of any version this server reads; raise ``CodecError`` naming
+    the first invalid field."""
     if not isinstance(data, Mapping):
         raise CodecError("batch: expected a JSON object")
     version = _check_int(data.get("version"), "batch.version")
-    if version != WIRE_VERSION:
-        raise CodecError(f"batch.version: unsupported version {version} (this server reads {WIRE_VERSION})")
+    if version not in READ_VERSIONS:
+        raise CodecError(
+            f"batch.version: unsupported version {version} (this server reads 1 to {WIRE_VERSION})"
+        )
+    for key in data:
+        if key not in _BATCH_KEYS[version]:
+            raise CodecError(f"batch: unknown field {str(key)[:64]!r}")
     agent_id = _check_str(data.get("agent_id"), "batch.agent_id")
     if not agent_id or len(agent_id) > 128:
         raise CodecError("batch.agent_id: must be 1 to 128 characters")
@@ -480,13 +573,54 @@ def decode_batch(data: object) -> Batch:
         raise CodecError("batch.events: expected a list")
     if len(raw_events) > MAX_BATCH_EVENTS:
         raise CodecError(f"batch.events: more than {MAX_BATCH_EVENTS} events")
-    memo: _Memo = {}
-    events = tuple(decode_event(e, f"batch.events[{i}]", memo) for i, e in enumerate(raw_events))
+    if version == 1:
+        resolve = _inline({})
+        events = tuple(_decode_event(e, f"batch.events[{i}]", resolve) for i, e in enumerate(raw_events))
+    else:
+        objects = data.get("objects")
+        if not isinstance(objects, list):
+            raise CodecError("batch.objects: expected a list")
+        if len(objects) > MAX_BATCH_OBJECTS:
+            raise CodecError(f"batch.objects: more than {MAX_BATCH_OBJECTS} objects")
+        by_index = _ByIndex(objects)
+        events = tuple(_decode_event(e, f"batch.events[{i}]", by_index) for i, e in enumerate(raw_events))
+        by_index.check_all()
     return Batch(agent_id=agent_id, seq=seq, events=events, version=version)
+
+
+_BATCH_KEYS: Final = {
+    1: frozenset({"version", "agent_id", "seq", "events"}),
+    2: frozenset({"version", "agent_id", "seq", "objects", "events"}),
+}
+
+
+def event_dicts(data: Mapping[str, typing.Any]) -> list[JsonDict]:
+    """The events of a batch that ``decode_batch`` accepted, each with its objects inline.
+
+    The server stores events in this one shape (version 1's), whatever version the agent sent.
+    Version 2's shared object dicts are referenced, not copied: treat the result as read-only.
+    """
+    events: list[JsonDict] = data["events"]
+    if data["version"] == 1:
+        return events
+    objects: list[JsonValue] = data["objects"]
+    out: list[JsonDict] = []
+    for e in events:
+        d = dict(e)
+        d["host"] = objects[e["host"]]  # type: ignore[index]
+        d["process"] = objects[e["process"]]  # type: ignore[index]
+        if "lineage" in e:
+            d["lineage"] = [objects[i] for i in e["lineage"]]  # type: ignore[index, union-attr]
+        if "container" in e:
+            d["container"] = objects[e["container"]]  # type: ignore[index]
+        out.append(d)
+    return out
 
 
 __all__ = [
     "MAX_BATCH_EVENTS",
+    "MAX_BATCH_OBJECTS",
+    "READ_VERSIONS",
     "WIRE_VERSION",
     "Batch",
     "CodecError",
@@ -496,6 +630,7 @@ __all__ = [
     "decode_event",
     "encode_batch",
     "encode_event",
+    "event_dicts",
 ]
 
 # Keep the dataclasses referenced so that get_type_hints can resolve forward names.

@@ -13,6 +13,7 @@ from rtguard.agent.export.batch import ExportResult
 from rtguard.agent.export.http import AgentIdentity, HttpExporter
 from rtguard.agent.export.spool import DiskSpool
 from rtguard.agent.transport import Response, TransportError
+from rtguard.model.codec import decode_batch
 from rtguard.model.events import Event, EventKind, ExecPayload, Host, Process
 
 
@@ -48,7 +49,7 @@ class FakeServer:
         with self.lock:
             if doc["seq"] not in self.seqs:  # idempotent, like the real server
                 self.seqs.append(doc["seq"])
-                self.pids += [e["process"]["pid"] for e in doc["events"]]
+                self.pids += [e.process.pid for e in decode_batch(doc).events]
         return Response(200, b"{}")
 
 
