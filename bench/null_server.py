@@ -1,5 +1,6 @@
 """A stand-in for a server on another machine, for agent-only benchmarks: it takes batches and
-heartbeats and answers at once, doing nothing else (no decoding, storage or detection).
+heartbeats and answers at once, doing nothing else (no decoding, storage or detection). Its
+heartbeat answer offers the wire versions the real server reads, so the agent writes the same.
 
 Run by ``bench/exec_storm.py --sink``: ``python bench/null_server.py PORT STATE_FILE``. Each
 heartbeat's ``dropped`` counters and the number of batch bytes received are written to
@@ -13,6 +14,8 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from rtguard.model.codec import READ_VERSIONS
 
 _lock = threading.Lock()
 _state: dict[str, object] = {"batches": 0, "batch_bytes": 0, "dropped": {}}
@@ -32,7 +35,7 @@ class Handler(BaseHTTPRequestHandler):
             elif self.path.endswith("/heartbeat"):
                 beat = json.loads(body or b"{}")
                 _state["dropped"] = beat.get("dropped", {})
-                answer = b'{"enabled":true}'
+                answer = json.dumps({"enabled": True, "wire_versions": sorted(READ_VERSIONS)}).encode()
             self.state_file.write_text(json.dumps(_state))
         self.send_response(200)
         self.send_header("content-type", "application/json")

@@ -140,3 +140,13 @@ def test_old_and_new_wire_versions_are_stored_alike(
         assert r.status_code == 200, r.text
     stored = [json.loads(row.event_json) for row in store.events_after(0, 100)]
     assert stored[:3] == stored[3:] == [encode_event(e) for e in events]
+
+
+def test_heartbeat_offers_the_wire_versions_the_server_reads(
+    env: tuple[httpx.Client, SqlStore, str, MemoryBus],
+) -> None:
+    client, _store, token, _bus = env
+    r = client.post(
+        "/agent/v1/heartbeat", json={"agent_id": "a1"}, headers={"authorization": f"Bearer {token}"}
+    )
+    assert r.json()["wire_versions"] == [1, 2]

@@ -140,6 +140,11 @@ def test_version_2_sends_each_shared_object_once_and_decodes_it_once() -> None:
     assert batch.events[0].process is batch.events[49].process  # decoded once
 
 
+def test_no_unknown_version_is_written() -> None:
+    with pytest.raises(ValueError, match="cannot write wire version 3"):
+        encode_batch_json(Batch(agent_id="a", seq=0, events=(), version=3))
+
+
 def test_version_1_batches_from_older_agents_still_decode() -> None:
     ev = _event(lineage=(LineageEntry(exec_id="p", pid=1, name="sh"),))
     v1 = {"version": 1, "agent_id": "a", "seq": 0, "events": [encode_event(ev)]}
@@ -212,11 +217,13 @@ def test_spliced_batch_json_is_the_same_document(name: str, argv: list[str], pid
         _event(kind=EventKind.DNS_QUERY, process=shared, payload=DnsPayload(name=name, answers=(name,))),
         _event(kind=EventKind.PROCESS_EXIT, process=shared, payload=ExecPayload(filename=""), agent_id=agent),
     )
-    batch = Batch(agent_id=agent, seq=pid, events=events)
-    body = encode_batch_json(batch)
-    assert json.loads(body) == json.loads(json.dumps(encode_batch(batch)))
-    body.decode("utf-8")
-    assert not any(b < 0x20 for b in body)  # control characters in hostile text are escaped
+    for version in (1, 2):  # 1: for a server that has not offered 2 yet
+        batch = Batch(agent_id=agent, seq=pid, events=events, version=version)
+        body = encode_batch_json(batch)
+        assert json.loads(body) == json.loads(json.dumps(encode_batch(batch)))
+        assert json.loads(body)["version"] == version
+        body.decode("utf-8")
+        assert not any(b < 0x20 for b in body)  # control characters in hostile text are escaped
 
 
 def test_spliced_batch_json_keeps_text_orjson_refuses() -> None:

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from rtguard.bus.memory import MemoryBus
-from rtguard.model.codec import CodecError, JsonDict, decode_batch, event_dicts
+from rtguard.model.codec import READ_VERSIONS, CodecError, JsonDict, decode_batch, event_dicts
 
 AGENT_CONFIG_VERSION: Final = 1
 _log = logging.getLogger(__name__)
@@ -170,7 +170,11 @@ def build_ingest_router(
         if not isinstance(beat, dict) or not isinstance(beat.get("agent_id"), str):
             return _error(400, "BadRequest", "heartbeat needs a string agent_id")
         registry.update(account, beat)
-        answer: dict[str, Any] = {"config_version": AGENT_CONFIG_VERSION, "enabled": True}
+        answer: dict[str, Any] = {
+            "config_version": AGENT_CONFIG_VERSION,
+            "enabled": True,
+            "wire_versions": sorted(READ_VERSIONS),  # the agent writes the newest both read
+        }
         if heartbeat_hook is not None:
             try:
                 answer.update(await run_in_threadpool(heartbeat_hook, account, beat))

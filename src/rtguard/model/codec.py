@@ -217,8 +217,11 @@ def encode_batch_json(batch: Batch) -> bytes:
     """
     index: dict[int, bytes] = {}
     objects: list[bytes] = []
+    inline = _version_to_write(batch) == 1
 
     def ref(obj: object, cache: dict[int, tuple[object, bytes]], limit: int) -> bytes:
+        if inline:
+            return _json_shared(obj, cache, limit)
         i = index.get(id(obj))  # the batch keeps every object alive: ids are not reused
         if i is None:
             i = index[id(obj)] = b"%d" % len(objects)
@@ -247,22 +250,32 @@ def encode_batch_json(batch: Batch) -> bytes:
             parts += [b',"agent_id":', _dumps(event.agent_id)]
         parts.append(b"}")
         events.append(b"".join(parts))
-    head = _dumps({"version": WIRE_VERSION, "agent_id": batch.agent_id, "seq": batch.seq})
-    return b"".join(
-        [head[:-1], b',"objects":[', b",".join(objects), b'],"events":[', b",".join(events), b"]}"]
-    )
+    head = _dumps({"version": batch.version, "agent_id": batch.agent_id, "seq": batch.seq})[:-1]
+    if inline:
+        return b"".join([head, b',"events":[', b",".join(events), b"]}"])
+    return b"".join([head, b',"objects":[', b",".join(objects), b'],"events":[', b",".join(events), b"]}"])
+
+
+def _version_to_write(batch: Batch) -> int:
+    if batch.version not in READ_VERSIONS:
+        raise ValueError(f"cannot write wire version {batch.version}: use one of {sorted(READ_VERSIONS)}")
+    return batch.version
 
 
 def encode_batch(batch: Batch) -> JsonDict:
-    """Return the wire dict of a batch (version 2: shared objects once, events refer by index).
+    """Return the wire dict of a batch in ``batch.version``'s format (2: shared objects once,
+    events refer to them by index; 1: objects inline in every event, for older servers).
 
     Objects are numbered in the order events first name them (host, process, lineage, container)
     and told apart by identity, as ``encode_batch_json`` does.
     """
     objects: list[JsonValue] = []
     index: dict[int, int] = {}
+    inline = _version_to_write(batch) == 1
 
-    def ref(obj: object) -> int:
+    def ref(obj: object) -> JsonValue:
+        if inline:
+            return _encode_obj(obj)
         i = index.get(id(obj))
         if i is None:
             i = index[id(obj)] = len(objects)
@@ -286,8 +299,10 @@ def encode_batch(batch: Batch) -> JsonDict:
         if event.agent_id:
             out["agent_id"] = event.agent_id
         events.append(out)
+    if inline:
+        return {"version": 1, "agent_id": batch.agent_id, "seq": batch.seq, "events": events}
     return {
-        "version": WIRE_VERSION,
+        "version": batch.version,
         "agent_id": batch.agent_id,
         "seq": batch.seq,
         "objects": objects,

@@ -23,7 +23,7 @@ from typing import Final
 from rtguard.agent.export.batch import ExportResult
 from rtguard.agent.export.spool import DiskSpool
 from rtguard.agent.transport import HttpClient, Transport, TransportError
-from rtguard.model.codec import Batch, JsonDict, encode_batch_json
+from rtguard.model.codec import READ_VERSIONS, Batch, JsonDict, encode_batch_json
 from rtguard.model.events import Event
 
 _log = logging.getLogger(__name__)
@@ -117,6 +117,9 @@ class HttpExporter:
         self._max_backoff = max_backoff
         self.counters: Counter[str] = Counter()
         self.server_up = False
+        # The newest wire version both sides read: 1 until a heartbeat answer lists more (a
+        # server older than version 2 does not say, and refuses what it cannot read).
+        self.wire_version = 1
         self._drainer = threading.Thread(target=self._drain_loop, name="rtguard-spool", daemon=True)
         self._drainer.start()
         if len(spool):
@@ -130,7 +133,8 @@ class HttpExporter:
     def encode(self, events: Sequence[Event]) -> tuple[int, bytes]:
         """Give the batch its sequence number and encode it (gzip'd JSON)."""
         seq = self._identity.next_seq()
-        body = encode_batch_json(Batch(agent_id=self.agent_id, seq=seq, events=tuple(events)))
+        batch = Batch(agent_id=self.agent_id, seq=seq, events=tuple(events), version=self.wire_version)
+        body = encode_batch_json(batch)
         return seq, gzip.compress(body, compresslevel=1)
 
     def export(self, events: Sequence[Event]) -> ExportResult:
@@ -270,7 +274,13 @@ class HttpExporter:
             answer = resp.json()
         except ValueError:
             return None
-        return answer if isinstance(answer, dict) else None
+        if not isinstance(answer, dict):
+            return None
+        offered = answer.get("wire_versions")
+        if isinstance(offered, list):
+            common = [v for v in offered if type(v) is int and v in READ_VERSIONS]
+            self.wire_version = max(common, default=1)
+        return answer
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop the sender; what was not sent goes to the disk spool for the next run.
