@@ -21,6 +21,8 @@ from rtguard.model.codec import (
     encode_batch_json,
     encode_event,
     event_dicts,
+    event_lines,
+    loads,
 )
 from rtguard.model.events import (
     Container,
@@ -260,3 +262,47 @@ def test_a_version_2_index_named_as_two_classes_is_checked_as_each() -> None:
     events[0]["lineage"] = [1]  # the process, named as a lineage entry as well
     with pytest.raises(CodecError, match=r"objects\[1\]: unknown field"):
         decode_batch(json.loads(json.dumps(wire)))
+
+
+_json64 = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json64 | st.text().map(lambda t: t + "\udcff"))
+def test_loads_reads_what_json_loads_reads(value: object) -> None:
+    text = json.dumps(value)
+    assert loads(text.encode()) == json.loads(text)
+
+
+def test_loads_takes_the_reference_parser_for_what_orjson_refuses() -> None:
+    assert loads(b'["\\udcff", NaN]')[0] == "\udcff"  # type: ignore[index]
+    with pytest.raises(ValueError):
+        loads(b"{not json")
+
+
+def test_a_huge_integer_is_refused_whichever_parser_read_it() -> None:
+    body = json.dumps(encode_batch(Batch(agent_id="a", seq=0, events=(_event(),)))).replace(
+        '"seq": 0', '"seq": 123456789012345678901234567890'
+    )
+    for parsed in (loads(body.encode()), json.loads(body)):
+        with pytest.raises(CodecError, match=r"batch\.seq"):
+            decode_batch(parsed)
+
+
+def test_stored_event_lines_are_json_of_the_inline_events() -> None:
+    odd = "/tmp/\udcff-\u202e"
+    events = (_event(process=Process(exec_id="x", pid=1, cwd=odd)),)
+    wire = json.loads(json.dumps(encode_batch(Batch(agent_id="a", seq=0, events=events))))
+    lines = event_lines(wire)
+    assert [json.loads(line) for line in lines] == event_dicts(wire)
+    assert json.loads(lines[0])["process"]["cwd"] == odd

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from rtguard.bus.memory import MemoryBus
-from rtguard.model.codec import READ_VERSIONS, CodecError, JsonDict, decode_batch, event_dicts
+from rtguard.model.codec import READ_VERSIONS, CodecError, JsonDict, decode_batch, event_lines, loads
 
 AGENT_CONFIG_VERSION: Final = 1
 _log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ def build_ingest_router(
 
     def _ingest(account: str, body: bytes) -> JSONResponse:
         try:
-            raw = json.loads(body)
+            raw = loads(body)
             batch = decode_batch(raw)
         except (ValueError, RecursionError) as exc:
             registry.counters["rejected_invalid"] += 1
@@ -143,7 +143,7 @@ def build_ingest_router(
             return _error(400, "InvalidBatch", msg)
         # The validated wire dicts are stored (the codec accepted every field), one event a
         # line with its objects inline, whichever wire version the agent sent.
-        lines = [json.dumps(e, separators=(",", ":")) for e in event_dicts(raw)]
+        lines = event_lines(raw)  # type: ignore[arg-type]  # decode_batch checked it is a batch
         new = store.record_batch(account, batch.agent_id, batch.seq, lines)
         if new:
             registry.counters["events_received"] += len(lines)
