@@ -926,6 +926,37 @@ int rtg_exit_accept(struct trace_event_raw_sys_exit *ctx) { return exit_accept(c
 SEC("tracepoint/syscalls/sys_exit_accept4")
 int rtg_exit_accept4(struct trace_event_raw_sys_exit *ctx) { return exit_accept(ctx->ret); }
 
+/*
+ * A network socket duplicated onto stdin, stdout or stderr after exec (ABI 3.3): how a
+ * reverse shell that hands its shell a pty (python's pty.spawn) or none at all gets the socket
+ * onto its stdio. Exit-only: the new fd is the return value, and the file now at that fd is
+ * the duplicated one. dup2 is missing on some architectures (arm64): a missing tracepoint is
+ * skipped at load.
+ */
+static __always_inline int exit_dup(long ret)
+{
+	struct sock *sk;
+	__u16 family;
+
+	if (ret < 0 || ret > 2 || ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	sk = file_sock(cur_fd_file(ret));
+	if (!sk)
+		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET_ && family != AF_INET6_)
+		return 0;
+	emit_net(sk, RTG_NET_DUP_STDIO, ret, NULL, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_dup")
+int rtg_exit_dup(struct trace_event_raw_sys_exit *ctx) { return exit_dup(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_dup2")
+int rtg_exit_dup2(struct trace_event_raw_sys_exit *ctx) { return exit_dup(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_dup3")
+int rtg_exit_dup3(struct trace_event_raw_sys_exit *ctx) { return exit_dup(ctx->ret); }
+
 SEC("tracepoint/syscalls/sys_enter_bind")
 int rtg_enter_bind(struct trace_event_raw_sys_enter *ctx)
 {

@@ -20,8 +20,8 @@
 
 /* Keep equal to bpf/ABI_VERSION (a test checks). */
 #define RTG_ABI_MAJOR 3
-#define RTG_ABI_MINOR 2
-#define RTG_ABI_PATCH 1
+#define RTG_ABI_MINOR 3
+#define RTG_ABI_PATCH 0
 #define RTG_ABI_VERSION_CODE ((RTG_ABI_MAJOR << 16) | (RTG_ABI_MINOR << 8) | RTG_ABI_PATCH)
 
 /* Sizes of the exec tail. Each is a hard cap compiled into the program. */
@@ -61,6 +61,7 @@ enum rtg_net_kind {
 	RTG_NET_ACCEPT = 2,
 	RTG_NET_BIND = 3,
 	RTG_NET_LISTEN = 4,
+	RTG_NET_DUP_STDIO = 5, /* (ABI 3.3) dup/dup2/dup3 put an inet socket on fd 0, 1 or 2: ret = that fd */
 };
 
 /* rtg_file.kind */

@@ -167,7 +167,7 @@ def test_comparison_with_another_field(matches: Matcher) -> None:
 
 
 def test_evt_type_aliases_never_matching_warn(compile_condition: CompileCondition) -> None:
-    compiled, result = compile_condition("evt.type = dup2")
+    compiled, result = compile_condition("evt.type = sendfile")
     assert compiled is not None and compiled.kinds == frozenset()
     assert [w.code for w in result.warnings] == [LoadCode.UNKNOWN_EVTTYPE]
     assert not compiled.fn(CURL)
@@ -238,3 +238,9 @@ def test_kind_and_name_analysis(compile_condition: CompileCondition) -> None:
     compiled, _ = compile_condition("not evt.type = process_exit")
     assert compiled is not None and EventKind.PROCESS_EXIT not in compiled.kinds
     assert len(compiled.kinds) == len(EventKind) - 1
+
+
+def test_dup_syscall_names_select_stdio_redirect(compile_condition: CompileCondition) -> None:
+    compiled, result = compile_condition("evt.type in (dup, dup2, dup3) and fd.num in (0, 1)")
+    assert compiled is not None and compiled.kinds == frozenset({EventKind.STDIO_REDIRECT})
+    assert not result.warnings

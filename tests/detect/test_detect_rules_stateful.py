@@ -89,6 +89,42 @@ def test_no_reverse_shell_without_socket_stdio_or_connection() -> None:
     assert not run([connect, gone, late], REV)
 
 
+def _dup(fd: int, remote: tuple[str, int] = ("127.0.0.1", 4444), **kw: Any) -> Event:
+    payload = NetPayload(
+        family=2,
+        protocol=6,
+        local_ip="10.0.0.5",
+        local_port=40000,
+        remote_ip=remote[0],
+        remote_port=remote[1],
+        fd=fd,
+    )
+    return event(EventKind.STDIO_REDIRECT, payload, **kw)
+
+
+def test_reverse_shell_when_a_process_dups_its_outbound_connection_onto_stdin_and_stdout() -> None:
+    """python -c '...s.connect((h,p)); [os.dup2(s.fileno(), f) for f in (0,1,2)]; pty.spawn("sh")':
+    the shell sits on a pty, so only the dups show the connection."""
+    me: dict[str, Any] = {"name": "python3", "pid": 320, "exec_id": "exec-320"}
+    connect = connect_event("127.0.0.1", 4444, **me)
+    (d,) = run([connect, _dup(0, **me), _dup(1, **me), _dup(2, **me)], REV)
+    assert d.rule_id == "RTG-0131" and d.event.payload.fd == 1  # type: ignore[union-attr]
+    assert "put its connection to 127.0.0.1:4444 on its stdin and stdout" in d.description
+    assert len(run([connect, _dup(1, **me), _dup(0, **me), _dup(0, **me), _dup(1, **me)], REV)) == 1
+
+
+def test_no_reverse_shell_from_dups_of_another_connection_or_without_both_fds() -> None:
+    me: dict[str, Any] = {"name": "python3", "pid": 330, "exec_id": "exec-330"}
+    connect = connect_event("127.0.0.1", 4444, **me)
+    assert not run([_dup(0, **me), _dup(1, **me)], REV)  # no outbound connection (inetd-style)
+    assert not run([connect, _dup(0, ("10.9.9.9", 80), **me), _dup(1, ("10.9.9.9", 80), **me)], REV)
+    assert not run([connect, _dup(0, **me), _dup(2, **me)], REV)  # stdout stays
+    other: dict[str, Any] = {"name": "python3", "pid": 331, "exec_id": "exec-331"}
+    assert not run([connect, _dup(0, **other), _dup(1, **other)], REV)  # another process's dups
+    gone = exit_event("python3", pid=330, exec_id="exec-330")
+    assert not run([connect, _dup(0, **me), gone, _dup(1, **me)], REV)
+
+
 def _listen(name: str, pid: int) -> Event:
     payload = NetPayload(family=2, protocol=6, local_ip="0.0.0.0", local_port=8080)
     return event(EventKind.NET_LISTEN, payload, name=name, pid=pid, exec_id=f"exec-{pid}")

@@ -100,6 +100,30 @@ os.wait()
 print("reverse done")
 """
 
+# Reverse shell, Python's one-liner: the connection is dup2'ed onto fds 0-2, then pty.spawn gives
+# the shell a pty, so the shell's own stdio is no socket; the dups give it away.
+REVERSE_PTY = r"""
+import os, pty, socket, time
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", 0)); srv.listen(1)
+port = srv.getsockname()[1]
+if os.fork() == 0:
+    srv.close()
+    s = socket.create_connection(("127.0.0.1", port))
+    for fd in (0, 1, 2):
+        os.dup2(s.fileno(), fd)
+    try:
+        pty.spawn(["/bin/sh", "-c", "exit 0"])
+    except OSError:  # no pty in this container: the dups are what matters
+        pass
+    os._exit(0)
+conn, _ = srv.accept()
+time.sleep(1)
+conn.close()
+os.wait()
+print("pty reverse done")
+"""
+
 # Bind shell: a listening service accepts a connection and becomes sh on it.
 BIND = r"""
 import os, socket, time
@@ -183,6 +207,7 @@ def test_real_behaviours_become_their_findings(stack: E2EStack) -> None:
         "/opt/rtg/fileless.py": FILELESS,
         "/opt/rtg/docker_sock.py": DOCKER_SOCK,
         "/opt/rtg/reverse.py": REVERSE,
+        "/opt/rtg/reverse_pty.py": REVERSE_PTY,
         "/opt/rtg/bind.py": BIND,
         "/tmp/rtg.ko": "not a module\n",
     }
@@ -198,7 +223,7 @@ def test_real_behaviours_become_their_findings(stack: E2EStack) -> None:
     with ecs_container(stack, "attacked", capabilities=caps, no_new_privileges=False, files=files) as box:
         for step in SHELL_STEPS:
             box.exec(["sh", "-c", step], timeout=30)
-        for script in ("inject", "fileless", "docker_sock", "reverse", "bind"):
+        for script in ("inject", "fileless", "docker_sock", "reverse_pty", "reverse", "bind"):
             out = box.exec([PY, f"/opt/rtg/{script}.py"], timeout=60)
             assert out.returncode == 0, (script, out.stdout, out.stderr)
         # ElevationToRoot: the set-uid copy of id run by an ordinary user
@@ -225,8 +250,9 @@ def test_real_behaviours_become_their_findings(stack: E2EStack) -> None:
     assert any(f["Service"]["RuntimeDetails"]["Process"]["ExecutablePath"] == "/tmp/newbin" for f in new)
     docker = found["PrivilegeEscalation:Runtime/DockerSocketAccessed"][0]
     assert docker["Service"]["RuntimeDetails"]["Context"]["SocketPath"].endswith("docker.sock")
-    rev = found["Execution:Runtime/ReverseShell"][0]["Service"]["RuntimeDetails"]["Process"]
-    assert rev["Name"] in ("sh", "dash")
+    rev = {f["Service"]["RuntimeDetails"]["Process"]["Name"] for f in found["Execution:Runtime/ReverseShell"]}
+    assert rev & {"sh", "dash"}, rev  # the shell on the socket
+    assert any(n.startswith("python") for n in rev), rev  # the process that dup'ed it onto its stdio
     if MODULE in expected:
         module = found[MODULE][0]["Service"]["RuntimeDetails"]["Context"]
         assert module.get("ModuleFilePath", "").endswith("rtg.ko") or "ModuleName" in module, module

@@ -128,7 +128,7 @@ def test_old_and_new_wire_versions_are_stored_alike(
     client, store, token, _bus = env
     host, proc = Host(hostname="h"), Process(exec_id="p", pid=9, argv=("sh", "-c", "x"))
     events = tuple(Event(kind=EventKind.PROCESS_EXEC, time=i, host=host, process=proc) for i in range(3))
-    v2 = encode_batch(Batch(agent_id="a1", seq=1, events=events))
+    v2 = encode_batch(Batch(agent_id="a1", seq=1, events=events, version=2))
     assert v2["version"] == 2 and len(v2["objects"]) == 2  # type: ignore[arg-type]
     v1 = {"version": 1, "agent_id": "a2", "seq": 1, "events": [encode_event(e) for e in events]}
     for doc in (v2, v1):
@@ -149,4 +149,4 @@ def test_heartbeat_offers_the_wire_versions_the_server_reads(
     r = client.post(
         "/agent/v1/heartbeat", json={"agent_id": "a1"}, headers={"authorization": f"Bearer {token}"}
     )
-    assert r.json()["wire_versions"] == [1, 2]
+    assert r.json()["wire_versions"] == [1, 2, 3]

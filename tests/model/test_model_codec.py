@@ -23,6 +23,7 @@ from rtguard.model.codec import (
     event_dicts,
     event_lines,
     loads,
+    readable,
 )
 from rtguard.model.events import (
     Container,
@@ -134,7 +135,7 @@ def test_version_2_sends_each_shared_object_once_and_decodes_it_once() -> None:
         for i in range(50)
     )
     wire = json.loads(encode_batch_json(Batch(agent_id="a", seq=3, events=events)))
-    assert wire["version"] == WIRE_VERSION == 2
+    assert wire["version"] == WIRE_VERSION == 3
     assert len(wire["objects"]) == 3  # one host, one process, one lineage entry
     assert wire["events"][49]["process"] == 1 and wire["events"][49]["lineage"] == [2]
     batch = decode_batch(wire)
@@ -143,8 +144,8 @@ def test_version_2_sends_each_shared_object_once_and_decodes_it_once() -> None:
 
 
 def test_no_unknown_version_is_written() -> None:
-    with pytest.raises(ValueError, match="cannot write wire version 3"):
-        encode_batch_json(Batch(agent_id="a", seq=0, events=(), version=3))
+    with pytest.raises(ValueError, match="cannot write wire version 4"):
+        encode_batch_json(Batch(agent_id="a", seq=0, events=(), version=4))
 
 
 def test_version_1_batches_from_older_agents_still_decode() -> None:
@@ -219,7 +220,7 @@ def test_spliced_batch_json_is_the_same_document(name: str, argv: list[str], pid
         _event(kind=EventKind.DNS_QUERY, process=shared, payload=DnsPayload(name=name, answers=(name,))),
         _event(kind=EventKind.PROCESS_EXIT, process=shared, payload=ExecPayload(filename=""), agent_id=agent),
     )
-    for version in (1, 2):  # 1: for a server that has not offered 2 yet
+    for version in (1, 2, 3):  # older ones: for a server that has not offered the newest yet
         batch = Batch(agent_id=agent, seq=pid, events=events, version=version)
         body = encode_batch_json(batch)
         assert json.loads(body) == json.loads(json.dumps(encode_batch(batch)))
@@ -306,3 +307,18 @@ def test_stored_event_lines_are_json_of_the_inline_events() -> None:
     lines = event_lines(wire)
     assert [json.loads(line) for line in lines] == event_dicts(wire)
     assert json.loads(lines[0])["process"]["cwd"] == odd
+
+
+def test_kinds_newer_than_the_batch_version_are_refused_and_left_out_for_old_servers() -> None:
+    dup = _event(
+        kind=EventKind.STDIO_REDIRECT,
+        payload=NetPayload(family=2, protocol=6, remote_ip="10.0.0.9", remote_port=4444, fd=0),
+    )
+    events = (_event(), dup)
+    wire = json.loads(encode_batch_json(Batch(agent_id="a", seq=0, events=events)))
+    assert wire["version"] == 3 and decode_batch(wire).events == events
+    wire["version"] = 2
+    with pytest.raises(CodecError, match=r"events\[1\]\.kind: stdio_redirect needs wire version 3"):
+        decode_batch(wire)
+    assert readable(events, 2) == ([events[0]], 1)
+    assert readable(events, 3) == (list(events), 0)

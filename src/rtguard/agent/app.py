@@ -189,7 +189,7 @@ def heartbeat_payload(state: AgentState) -> JsonDict:
         dropped.update({f"sensor_{k}": v for k, v in (stats.lost or {}).items()})
         coalesced = stats.coalesced
     if state.exporter is not None:
-        for key in ("events_rejected", "events_spool_full"):
+        for key in ("events_rejected", "events_spool_full", "events_server_too_old"):
             if state.exporter.counters[key]:
                 dropped[key] = state.exporter.counters[key]
     sent = state.exporter.counters["events_sent"] if state.exporter else 0

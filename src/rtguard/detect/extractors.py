@@ -496,3 +496,8 @@ def fd_rip(e: Event) -> str | None:
 def fd_rport(e: Event) -> int | None:
     p = e.payload
     return p.remote_port if isinstance(p, NetPayload) else None
+
+
+def fd_num(e: Event) -> int | None:
+    p = e.payload
+    return p.fd if isinstance(p, NetPayload) and p.fd >= 0 else None

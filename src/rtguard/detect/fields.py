@@ -97,7 +97,8 @@ class FieldError:
 _FILE_KINDS: Final = frozenset(
     {K.FILE_WRITE, K.FILE_RENAME, K.FILE_LINK, K.FILE_SYMLINK, K.FILE_UNLINK, K.FILE_CHMOD}
 )
-_NET_KINDS: Final = frozenset({K.NET_CONNECT, K.NET_ACCEPT, K.NET_BIND, K.NET_LISTEN})
+_NET_KINDS: Final = frozenset({K.NET_CONNECT, K.NET_ACCEPT, K.NET_BIND, K.NET_LISTEN, K.STDIO_REDIRECT})
+_REMOTE_KINDS: Final = frozenset({K.NET_CONNECT, K.NET_ACCEPT, K.STDIO_REDIRECT})
 _FD_KINDS: Final = _FILE_KINDS | _NET_KINDS | {K.UNIX_CONNECT}
 _TARGET_KINDS: Final = frozenset({K.PTRACE, K.PROCESS_VM_WRITE})
 
@@ -117,6 +118,7 @@ EVTTYPE_ALIASES: Final[Mapping[str, frozenset[EventKind]]] = {
     **_aliases(K.NET_ACCEPT, "accept", "accept4"),
     **_aliases(K.NET_BIND, "bind"),
     **_aliases(K.NET_LISTEN, "listen"),
+    **_aliases(K.STDIO_REDIRECT, "dup", "dup2", "dup3"),
     **_aliases(K.FILE_WRITE, "open", "openat", "openat2", "creat"),
     **_aliases(K.FILE_RENAME, "rename", "renameat", "renameat2"),
     **_aliases(K.FILE_LINK, "link", "linkat"),
@@ -305,12 +307,14 @@ _f("fd", "fd.cip", IP, x.fd_cip, "Client IP (connect: local; accept: remote).", 
 _f("fd", "fd.cport", NUM, x.fd_cport, "Client port.", kinds=(K.NET_CONNECT, K.NET_ACCEPT))
 _f("fd", "fd.lip", IP, x.fd_lip, "Local IP.", kinds=_NET_KINDS)
 _f("fd", "fd.lport", NUM, x.fd_lport, "Local port.", kinds=_NET_KINDS)
-_f("fd", "fd.rip", IP, x.fd_rip, "Remote IP.", kinds=(K.NET_CONNECT, K.NET_ACCEPT))
-_f("fd", "fd.rport", NUM, x.fd_rport, "Remote port.", kinds=(K.NET_CONNECT, K.NET_ACCEPT))
+_f("fd", "fd.rip", IP, x.fd_rip, "Remote IP.", kinds=_REMOTE_KINDS)
+_f("fd", "fd.rport", NUM, x.fd_rport, "Remote port.", kinds=_REMOTE_KINDS)
+_f("fd", "fd.num", NUM, x.fd_num, "The fd a socket was duplicated onto: 0 stdin, 1 stdout, 2 stderr.",
+   kinds=(K.STDIO_REDIRECT,))
 _f("fd", "fd.snet", IP, x.fd_sip, "Server IP, for comparisons with networks (`10.0.0.0/8`).", kinds=_NET_KINDS)
 _f("fd", "fd.cnet", IP, x.fd_cip, "Client IP, for comparisons with networks.", kinds=(K.NET_CONNECT, K.NET_ACCEPT))
 _f("fd", "fd.lnet", IP, x.fd_lip, "Local IP, for comparisons with networks.", kinds=_NET_KINDS)
-_f("fd", "fd.rnet", IP, x.fd_rip, "Remote IP, for comparisons with networks.", kinds=(K.NET_CONNECT, K.NET_ACCEPT))
+_f("fd", "fd.rnet", IP, x.fd_rip, "Remote IP, for comparisons with networks.", kinds=_REMOTE_KINDS)
 
 _DNS = (K.DNS_QUERY,)
 _f("dns", "dns.name", STR, px.dns_name, "Queried domain name.", falco=False, kinds=_DNS)

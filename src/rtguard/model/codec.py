@@ -3,7 +3,8 @@
 This is the only module that knows the wire format; it is versioned by ``WIRE_VERSION`` (bump
 it on any change an old server cannot read; servers keep reading every older version). Version
 2 sends each shared object (host, process, lineage entry, container) once per batch in
-``objects`` and has events refer to it by index; version 1 repeated them inline in every event. Decoding is strict and total: any input,
+``objects`` and has events refer to it by index; version 1 repeated them inline in every event.
+Version 3 is version 2 plus the ``stdio_redirect`` kind (``KIND_SINCE``). Decoding is strict and total: any input,
 however hostile, either yields model objects or raises ``CodecError`` with a message that says
 which field is wrong. Pure: no I/O, no compression (the transport does gzip); stdlib only, but
 for orjson in the agent's batch encoder (``encode_batch_json``: 15x faster than ``json`` on an
@@ -34,8 +35,11 @@ from rtguard.model.events import (
     Process,
 )
 
-WIRE_VERSION: Final = 2
-READ_VERSIONS: Final = frozenset({1, 2})
+WIRE_VERSION: Final = 3
+READ_VERSIONS: Final = frozenset({1, 2, 3})
+# Event kinds newer than version 1, with the version that brought each: an agent talking to an
+# older server leaves them out (counted) instead of having whole batches refused.
+KIND_SINCE: Final = {EventKind.STDIO_REDIRECT: 3}
 MAX_STRING: Final = 16 * 1024
 MAX_LIST: Final = 4096
 MAX_BATCH_EVENTS: Final = 10_000
@@ -495,7 +499,9 @@ def decode_event(data: object, where: str = "event", memo: _Memo | None = None) 
     return _decode_event(data, where, _inline(memo))
 
 
-def _decode_event(data: object, where: str, resolve: _Resolve[typing.Any]) -> Event:
+def _decode_event(
+    data: object, where: str, resolve: _Resolve[typing.Any], version: int = WIRE_VERSION
+) -> Event:
     if not isinstance(data, Mapping):
         raise CodecError(f"{where}: expected an object")
     raw_kind = data.get("kind")
@@ -505,6 +511,10 @@ def _decode_event(data: object, where: str, resolve: _Resolve[typing.Any]) -> Ev
         if isinstance(exc, CodecError):
             raise
         raise CodecError(f"{where}.kind: unknown event kind {str(raw_kind)[:64]!r}") from None
+    if kind in KIND_SINCE and version < KIND_SINCE[kind]:
+        raise CodecError(
+            f"{where}.kind: {kind.value} needs wire version {KIND_SINCE[kind]}, the batch is {version}"
+        )
     payload_cls = PAYLOAD_BY_KIND[kind]
     payload: Payload = _decode_dataclass(payload_cls, data.get("payload", {}), f"{where}.payload")
     known = _EVENT_KEYS
@@ -590,7 +600,7 @@ def decode_batch(data: object) -> Batch:
         raise CodecError(f"batch.events: more than {MAX_BATCH_EVENTS} events")
     if version == 1:
         resolve = _inline({})
-        events = tuple(_decode_event(e, f"batch.events[{i}]", resolve) for i, e in enumerate(raw_events))
+        events = tuple(_decode_event(e, f"batch.events[{i}]", resolve, 1) for i, e in enumerate(raw_events))
     else:
         objects = data.get("objects")
         if not isinstance(objects, list):
@@ -598,7 +608,9 @@ def decode_batch(data: object) -> Batch:
         if len(objects) > MAX_BATCH_OBJECTS:
             raise CodecError(f"batch.objects: more than {MAX_BATCH_OBJECTS} objects")
         by_index = _ByIndex(objects)
-        events = tuple(_decode_event(e, f"batch.events[{i}]", by_index) for i, e in enumerate(raw_events))
+        events = tuple(
+            _decode_event(e, f"batch.events[{i}]", by_index, version) for i, e in enumerate(raw_events)
+        )
         by_index.check_all()
     return Batch(agent_id=agent_id, seq=seq, events=events, version=version)
 
@@ -606,7 +618,14 @@ def decode_batch(data: object) -> Batch:
 _BATCH_KEYS: Final = {
     1: frozenset({"version", "agent_id", "seq", "events"}),
     2: frozenset({"version", "agent_id", "seq", "objects", "events"}),
+    3: frozenset({"version", "agent_id", "seq", "objects", "events"}),
 }
+
+
+def readable(events: typing.Sequence[Event], version: int) -> tuple[list[Event], int]:
+    """The events a server reading ``version`` accepts, and how many were left out (newer kinds)."""
+    kept = [e for e in events if KIND_SINCE.get(e.kind, 1) <= version]
+    return kept, len(events) - len(kept)
 
 
 def loads(body: bytes | str) -> object:
@@ -649,6 +668,7 @@ def event_dicts(data: Mapping[str, typing.Any]) -> list[JsonDict]:
 
 
 __all__ = [
+    "KIND_SINCE",
     "MAX_BATCH_EVENTS",
     "MAX_BATCH_OBJECTS",
     "READ_VERSIONS",
@@ -664,6 +684,7 @@ __all__ = [
     "event_dicts",
     "event_lines",
     "loads",
+    "readable",
 ]
 
 # Keep the dataclasses referenced so that get_type_hints can resolve forward names.

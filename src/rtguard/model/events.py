@@ -49,6 +49,7 @@ class EventKind(StrEnum):
     CRED_CHANGE = "cred_change"
     USERFAULTFD = "userfaultfd"
     LIBRARY_LOAD = "library_load"
+    STDIO_REDIRECT = "stdio_redirect"  # a network socket dup'ed onto stdin/stdout/stderr
 
 
 @frozen
@@ -167,7 +168,8 @@ class ForkPayload:
 
 @frozen
 class NetPayload:
-    """A socket operation with an internet address: connect, accept, bind, listen."""
+    """A socket operation with an internet address: connect, accept, bind, listen; or, for
+    ``stdio_redirect``, the socket that dup/dup2/dup3 put on ``fd`` (0, 1 or 2)."""
 
     family: int
     protocol: int
@@ -176,6 +178,7 @@ class NetPayload:
     remote_ip: str = ""
     remote_port: int = 0
     direction: str = ""
+    fd: int = -1
 
 
 @frozen
@@ -302,6 +305,7 @@ PAYLOAD_BY_KIND: Final[dict[EventKind, type[Payload]]] = {
     EventKind.NET_ACCEPT: NetPayload,
     EventKind.NET_BIND: NetPayload,
     EventKind.NET_LISTEN: NetPayload,
+    EventKind.STDIO_REDIRECT: NetPayload,
     EventKind.UNIX_CONNECT: UnixPayload,
     EventKind.DNS_QUERY: DnsPayload,
     EventKind.FILE_WRITE: FilePayload,

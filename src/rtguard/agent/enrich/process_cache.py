@@ -68,6 +68,7 @@ _NET_KINDS: Final = {
     "accept": (EventKind.NET_ACCEPT, "INBOUND"),
     "bind": (EventKind.NET_BIND, ""),
     "listen": (EventKind.NET_LISTEN, ""),
+    "dup_stdio": (EventKind.STDIO_REDIRECT, ""),
 }
 _FILE_KINDS: Final = {
     "write": EventKind.FILE_WRITE,
@@ -392,6 +393,7 @@ class ProcessTable:
                     remote_ip=rec.remote_ip,
                     remote_port=rec.remote_port,
                     direction=direction,
+                    fd=rec.result if kind is EventKind.STDIO_REDIRECT else -1,
                 )
             case UnixConnectRecord():
                 return EventKind.UNIX_CONNECT, UnixPayload(path=rec.path)

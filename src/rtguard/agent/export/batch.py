@@ -28,6 +28,7 @@ class ExportResult(StrEnum):
     QUEUED = "queued"  # handed to the exporter's sender thread, in memory
     SPOOLED = "spooled"
     DROPPED = "dropped"
+    LEFT_OUT = "left_out"  # nothing to send: the exporter left every event out and counted why
 
 
 class Exporter(Protocol):

@@ -23,7 +23,7 @@ from typing import Final
 from rtguard.agent.export.batch import ExportResult
 from rtguard.agent.export.spool import DiskSpool
 from rtguard.agent.transport import HttpClient, Transport, TransportError
-from rtguard.model.codec import READ_VERSIONS, Batch, JsonDict, encode_batch_json
+from rtguard.model.codec import READ_VERSIONS, Batch, JsonDict, encode_batch_json, readable
 from rtguard.model.events import Event
 
 _log = logging.getLogger(__name__)
@@ -134,17 +134,22 @@ class HttpExporter:
         """Give the batch its sequence number and encode it (gzip'd JSON)."""
         seq = self._identity.next_seq()
         batch = Batch(agent_id=self.agent_id, seq=seq, events=tuple(events), version=self.wire_version)
-        body = encode_batch_json(batch)
-        return seq, gzip.compress(body, compresslevel=1)
+        return seq, gzip.compress(encode_batch_json(batch), compresslevel=1)
 
     def export(self, events: Sequence[Event]) -> ExportResult:
         """Encode one batch and hand it to the sender; never waits for the network.
 
-        The batch joins the in-memory outbox (sent in order by the sender thread) while the
-        spool is empty and the outbox holds less than ``max_outbox_bytes``; otherwise the
-        outbox and the batch go to the disk spool, oldest first, so order is kept and memory
-        stays bounded however slow the server is.
+        Event kinds the server cannot read yet (it offered an older wire version) are left out
+        and counted (``events_server_too_old``). The batch joins the in-memory outbox (sent in
+        order by the sender thread) while the spool is empty and the outbox holds less than
+        ``max_outbox_bytes``; otherwise the outbox and the batch go to the disk spool, oldest
+        first, so order is kept and memory stays bounded however slow the server is.
         """
+        events, too_new = readable(events, self.wire_version)
+        if too_new:
+            self.counters["events_server_too_old"] += too_new
+        if not events:
+            return ExportResult.LEFT_OUT
         seq, body = self.encode(events)
         with self._box_lock:
             if len(self._spool) == 0 and self._box_bytes + len(body) <= self._max_box:

@@ -99,10 +99,11 @@ class ExitRecord:
 
 @frozen
 class NetRecord:
-    """A connect (after it returned), accept, bind or listen on an IPv4/IPv6 socket.
+    """A connect (after it returned), accept, bind or listen on an IPv4/IPv6 socket, or such a
+    socket duplicated onto stdin, stdout or stderr.
 
-    ``kind`` is ``connect``, ``accept``, ``bind`` or ``listen``; ports in host order;
-    addresses as text (``""`` when unknown).
+    ``kind`` is ``connect``, ``accept``, ``bind``, ``listen`` or ``dup_stdio`` (``result``: the
+    fd, 0 to 2); ports in host order; addresses as text (``""`` when unknown).
     """
 
     ktime: int = 0

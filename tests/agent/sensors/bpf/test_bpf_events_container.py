@@ -9,6 +9,7 @@ the container id.
 
 from __future__ import annotations
 
+import os
 import shutil
 import textwrap
 import time
@@ -488,3 +489,43 @@ def test_module_load_attempts_seen_with_or_without_module_support(rig: Rig) -> N
     assert fin.process.name.startswith("python")
     rig.wait(lambda e: e.kind is EventKind.MODULE_LOAD and e.payload == ModulePayload(name="rtg=2"))
     assert rig.sensor.blind_spots() == [], "module loads are no longer a blind spot"
+
+
+def test_network_socket_dup_onto_stdio_by_dup2_dup3_and_dup(rig: Rig) -> None:
+    """A reverse shell's first step: its connection becomes fds 0-2. Unix sockets, pipes and dups
+    onto other fds are not reported. (``os.dup`` is fcntl(F_DUPFD_CLOEXEC), which the sensor does
+    not watch; libc's dup is the dup syscall.)"""
+    rig.run(
+        """
+        import ctypes, os, socket
+        srv = socket.socket(); srv.bind(("127.0.0.1", 4343)); srv.listen()
+        cli = socket.socket(); cli.connect(("127.0.0.1", 4343)); conn, _ = srv.accept()
+        a, b = socket.socketpair()
+        saved = [os.dup(0), os.dup(1), os.dup(2)]   # fds above 2: not stdio
+        os.dup2(a.fileno(), 0)                      # a unix socket: not reported
+        os.dup2(cli.fileno(), 0)                    # dup2
+        os.dup2(cli.fileno(), 1, inheritable=False) # dup3 (O_CLOEXEC)
+        os.close(2); assert ctypes.CDLL(None).dup(cli.fileno()) == 2  # dup(2): the lowest free fd
+        for fd, old in enumerate(saved):
+            os.dup2(old, fd)                        # back to the pipes: not reported
+        """
+    )
+    seen: dict[int, NetPayload] = {}
+    deadline = time.monotonic() + 8
+    while len(seen) < 3 and time.monotonic() < deadline:
+        rig.pump()
+        for ev in rig.events:
+            if ev.kind is EventKind.STDIO_REDIRECT and isinstance(ev.payload, NetPayload):
+                seen[ev.payload.fd] = ev.payload
+    assert sorted(seen) == [0, 1, 2], seen
+    for p in seen.values():
+        assert (p.family, p.protocol, p.remote_ip, p.remote_port, p.local_ip) == (
+            2,
+            6,
+            "127.0.0.1",
+            4343,
+            "127.0.0.1",
+        )
+    redirects = [e for e in rig.events if e.kind is EventKind.STDIO_REDIRECT]
+    assert len(redirects) == 3, redirects  # not the unix socket, not the pipes, not fds above 2
+    assert {e.process.name for e in redirects} == {os.path.basename(os.path.realpath(PY))}

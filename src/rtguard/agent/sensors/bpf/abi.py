@@ -62,8 +62,8 @@ __all__ = [
 ]
 
 ABI_MAJOR: Final = 3
-ABI_MINOR: Final = 2
-ABI_PATCH: Final = 1
+ABI_MINOR: Final = 3
+ABI_PATCH: Final = 0
 ABI_VERSION: Final = f"{ABI_MAJOR}.{ABI_MINOR}.{ABI_PATCH}"
 
 COMM_LEN: Final = 16
@@ -109,6 +109,7 @@ class NetKind(enum.IntEnum):
     ACCEPT = 2
     BIND = 3
     LISTEN = 4
+    DUP_STDIO = 5  # ABI 3.3: dup/dup2/dup3 put an inet socket on fd 0, 1 or 2 (ret: that fd)
 
 
 class FileKind(enum.IntEnum):
