@@ -27,7 +27,7 @@ ALWAYS_BLIND: Final = (
     "argv, cwd and environment of processes that exit before /proc is read",
     "net_connect, net_accept, net_bind, net_listen, unix_connect",
     "file_write, file_rename, file_link, file_symlink, file_unlink, file_chmod",
-    "ptrace, process_vm_write, memfd_create, userfaultfd, mount, module_load, cred_change",
+    "ptrace, process_vm_write, memfd_create, userfaultfd, mount, module_load, cred_change, stdio_redirect",
     "exe_written_after_start (overlay upper layer)",
     "process attribution of DNS queries",
 )

@@ -38,7 +38,7 @@ _REQUEST_AGAIN_S: Final = 1.0
 
 ALWAYS_BLIND: Final = (
     "file_write, file_rename, file_link, file_symlink, file_unlink, file_chmod (no syscall tracing)",
-    "ptrace, process_vm_write, memfd_create, userfaultfd, mount, module_load, unix_connect",
+    "ptrace, process_vm_write, memfd_create, userfaultfd, mount, module_load, unix_connect, stdio_redirect",
     "cred_change other than through exec (setuid() calls inside a process)",
     "net_connect/net_accept/net_bind/net_listen of sockets opened and closed between two polls "
     "of the socket tables, and of processes gone before the poll",
