@@ -452,13 +452,51 @@ static __always_inline int take(__u32 kind, struct rtg_pending *out)
 	return 0;
 }
 
+/*
+ * Whether a record of `size` bytes cannot fit in the ring now. The ring can refuse a record it has
+ * room for: since 6.15 its lock is a resilient spinlock, whose acquisition gives up (a deadlock
+ * or a timeout, say while the holder's vCPU is descheduled) instead of spinning forever. Such a
+ * refusal is retried once, and counted apart from a full ring (`ringbuf_busy`) if the retry
+ * fails too, so that a loss with room to spare is not mistaken for a consumer that fell behind.
+ */
+static __always_inline int ring_full(__u64 size)
+{
+	return bpf_ringbuf_query(&rtg_events, BPF_RB_AVAIL_DATA) + size + 8 >
+	       bpf_ringbuf_query(&rtg_events, BPF_RB_RING_SIZE);
+}
+
+static __always_inline void count_refused(__u64 size)
+{
+	count(ring_full(size) ? RTG_CNT_LOST_RINGBUF_FULL : RTG_CNT_LOST_RINGBUF_BUSY);
+}
+
 static __always_inline void emit(void *rec, __u64 size)
 {
-	if (bpf_ringbuf_output(&rtg_events, rec, size, submit_flags()))
-		count(RTG_CNT_LOST_RINGBUF_FULL);
-	else
+	if (!bpf_ringbuf_output(&rtg_events, rec, size, submit_flags())) {
 		count(RTG_CNT_EMITTED);
+		return;
+	}
+	if (!ring_full(size) && !bpf_ringbuf_output(&rtg_events, rec, size, submit_flags())) {
+		count(RTG_CNT_RETRIED);
+		count(RTG_CNT_EMITTED);
+		return;
+	}
+	count_refused(size);
 }
+
+/* bpf_ringbuf_reserve with emit's one retry when the ring had room; counts a refusal. */
+#define RESERVE(r)                                                                   \
+	({                                                                           \
+		(r) = bpf_ringbuf_reserve(&rtg_events, sizeof(*(r)), 0);             \
+		if (!(r) && !ring_full(sizeof(*(r)))) {                              \
+			(r) = bpf_ringbuf_reserve(&rtg_events, sizeof(*(r)), 0);     \
+			if (r)                                                       \
+				count(RTG_CNT_RETRIED);                              \
+		}                                                                    \
+		if (!(r))                                                            \
+			count_refused(sizeof(*(r)));                                 \
+		(r);                                                                 \
+	})
 
 /* What an open file is, as enum rtg_stdio_kind. */
 static __always_inline __u16 stdio_kind(struct file *f)
@@ -717,10 +755,7 @@ int BPF_PROG(rtg_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm
 		size = sizeof(*b);
 	fill_hdr(&e->hdr, RTG_OP_EXEC, size);
 	e->hdr.flags = flags;
-	if (bpf_ringbuf_output(&rtg_events, b, size, submit_flags()))
-		count(RTG_CNT_LOST_RINGBUF_FULL);
-	else
-		count(RTG_CNT_EMITTED);
+	emit(b, size);
 	return 0;
 }
 
@@ -733,11 +768,8 @@ int BPF_PROG(rtg_fork, struct task_struct *cur, struct task_struct *child)
 
 	if (child->pid != child->tgid)
 		return 0; /* a thread, not a process */
-	r = bpf_ringbuf_reserve(&rtg_events, sizeof(*r), 0);
-	if (!r) {
-		count(RTG_CNT_LOST_RINGBUF_FULL);
+	if (!RESERVE(r))
 		return 0;
-	}
 	fill_hdr(&r->hdr, RTG_OP_FORK, sizeof(*r));
 	parent = child->real_parent;
 	r->parent_pid = parent->tgid;
@@ -763,11 +795,8 @@ int BPF_PROG(rtg_exit, struct task_struct *p)
 	tgid = p->tgid;
 	if (tgid == rtg_cfg.ignore_tgid)
 		return 0;
-	r = bpf_ringbuf_reserve(&rtg_events, sizeof(*r), 0);
-	if (!r) {
-		count(RTG_CNT_LOST_RINGBUF_FULL);
+	if (!RESERVE(r))
 		return 0;
-	}
 	fill_hdr(&r->hdr, RTG_OP_EXIT, sizeof(*r));
 	r->pid = tgid;
 	r->exit_code = p->exit_code;

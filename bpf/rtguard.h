@@ -147,6 +147,8 @@ enum rtg_counter {
 	RTG_CNT_LOST_PENDING_FULL = 3, /* a syscall's enter could not be remembered for its exit */
 	RTG_CNT_FILTERED = 4,          /* syscalls seen but filtered out in the kernel (not lost) */
 	RTG_CNT_COALESCED = 5,         /* write-opens of a file the same process reported < 1 s ago (not lost) */
+	RTG_CNT_LOST_RINGBUF_BUSY = 6, /* (ABI 3.3) a record was dropped: the ring had room but refused it twice */
+	RTG_CNT_RETRIED = 7,           /* (ABI 3.3) the ring had room but refused a record once; the retry took it */
 	RTG_CNT_MAX = 8,
 };
 

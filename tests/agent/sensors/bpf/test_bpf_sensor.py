@@ -205,7 +205,8 @@ def test_long_argv_is_cut_and_flagged(sensor: BpfSensor) -> None:
 def test_lost_counters_are_readable(sensor: BpfSensor) -> None:
     st = sensor.stats()
     assert st.lost is not None
-    assert set(st.lost) == {"ringbuf_full", "pending_full", "decode_error"}
+    assert set(st.lost) == {"ringbuf_full", "ringbuf_busy", "pending_full", "decode_error"}
+    assert {"retried", "ringbuf_busy"} <= set(sensor.kernel_counters())
     assert st.lost["decode_error"] == 0
     assert st.records > 0
     assert sensor.kernel_counters()["emitted"] >= st.records
@@ -222,6 +223,7 @@ def test_a_full_ring_counts_lost_records() -> None:
         lost = small.stats().lost
         assert lost is not None
         assert lost["ringbuf_full"] > 0
+        assert lost["ringbuf_busy"] == 0  # a full ring is told apart from a refusal with room
         assert small.kernel_counters()["emitted"] >= len(got) > 0
     finally:
         small.close()

@@ -195,6 +195,8 @@ class Counter(enum.IntEnum):
     LOST_PENDING_FULL = 3
     FILTERED = 4
     COALESCED = 5
+    LOST_RINGBUF_BUSY = 6  # ABI 3.3: refused twice although the ring had room
+    RETRIED = 7  # ABI 3.3: refused once although the ring had room; the retry took it
 
 
 class RtgHdr(ctypes.Structure):

@@ -31,8 +31,15 @@ __all__ = ["MmapRingBuffer", "available", "walk"]
 BUSY_BIT: Final = 1 << 31
 DISCARD_BIT: Final = 1 << 30
 HDR_SIZE: Final = 8
-_U64: Final = struct.Struct("<Q")
-_U32: Final = struct.Struct("<I")
+# Native formats on purpose: the kernel reads our consumer position and writes its producer
+# position and record headers while we read them. Native "Q"/"I" pack and unpack with one
+# memcpy, a single 8- or 4-byte load or store on x86-64; the standard "<Q" goes byte by byte,
+# low byte first, so the kernel could see a torn consumer position (a carry across bytes makes
+# it jump back by up to 2**56): it then took the ring for full, refused a record and forced a
+# wakeup (seen: one "ringbuf_full" now and then with a few KiB of a 4 MiB ring in use), and
+# a torn producer position read here could walk into the previous lap's stale records.
+_U64: Final = struct.Struct("Q")
+_U32: Final = struct.Struct("I")
 _PAGE: Final = mmap.PAGESIZE
 
 

@@ -381,13 +381,15 @@ class BpfSensor:
         return dict(self._decode_errors)
 
     def stats(self) -> SensorStats:
-        """Records delivered by ``poll``, records lost by reason (``ringbuf_full``, ``pending_full``,
-        ``decode_error``) and write-opens the kernel coalesced (``coalesced``, not a loss)."""
+        """Records delivered by ``poll``, records lost by reason (``ringbuf_full``; ``ringbuf_busy``:
+        the ring had room but refused the record and its retry; ``pending_full``, ``decode_error``)
+        and write-opens the kernel coalesced (``coalesced``, not a loss)."""
         kc = self.kernel_counters()
         return SensorStats(
             records=self._delivered,
             lost={
                 "ringbuf_full": kc["ringbuf_full"],
+                "ringbuf_busy": kc["ringbuf_busy"],
                 "pending_full": kc["pending_full"],
                 "decode_error": sum(self._decode_errors.values()),
             },
