@@ -928,21 +928,26 @@ static __always_inline int enter_accept(void)
 	return 0;
 }
 
+/* An rtg_net record of `kind` for the IPv4/IPv6 socket at `fd` (nothing for another file). */
+static __always_inline void emit_inet_fd(__u64 fd, __u8 kind, __s32 ret)
+{
+	struct sock *sk = file_sock(cur_fd_file(fd));
+	__u16 family;
+
+	if (!sk)
+		return;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == AF_INET_ || family == AF_INET6_)
+		emit_net(sk, kind, ret, NULL, 0);
+}
+
 static __always_inline int exit_accept(long ret)
 {
 	struct rtg_pending p;
-	struct sock *sk;
-	__u16 family;
 
 	if (take(P_ACCEPT, &p) || ret < 0)
 		return 0;
-	sk = file_sock(cur_fd_file(ret));
-	if (!sk)
-		return 0;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (family != AF_INET_ && family != AF_INET6_)
-		return 0;
-	emit_net(sk, RTG_NET_ACCEPT, ret, NULL, 0);
+	emit_inet_fd(ret, RTG_NET_ACCEPT, ret);
 	return 0;
 }
 
@@ -964,18 +969,8 @@ int rtg_exit_accept4(struct trace_event_raw_sys_exit *ctx) { return exit_accept(
  */
 static __always_inline int exit_dup(long ret)
 {
-	struct sock *sk;
-	__u16 family;
-
-	if (ret < 0 || ret > 2 || ignored(bpf_get_current_pid_tgid() >> 32))
-		return 0;
-	sk = file_sock(cur_fd_file(ret));
-	if (!sk)
-		return 0;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (family != AF_INET_ && family != AF_INET6_)
-		return 0;
-	emit_net(sk, RTG_NET_DUP_STDIO, ret, NULL, 0);
+	if (ret >= 0 && ret <= 2 && !ignored(bpf_get_current_pid_tgid() >> 32))
+		emit_inet_fd(ret, RTG_NET_DUP_STDIO, ret);
 	return 0;
 }
 

@@ -158,15 +158,20 @@ def encode_event(event: Event) -> JsonDict:
     The agent's batches use ``encode_batch_json`` (same document, shared objects serialised
     once); this builds the dict for everything else.
     """
+    return _event_dict(event, _encode_obj)
+
+
+def _event_dict(event: Event, ref: typing.Callable[[object], JsonValue]) -> JsonDict:
+    """An event's wire dict; ``ref`` gives what stands for a shared object (itself, or an index)."""
     out: JsonDict = {"kind": str(event.kind), "time": event.time}
     if event.ktime:
         out["ktime"] = event.ktime
-    out["host"] = _encode_obj(event.host)
-    out["process"] = _encode_obj(event.process)
+    out["host"] = ref(event.host)
+    out["process"] = ref(event.process)
     if event.lineage:
-        out["lineage"] = [_encode_obj(e) for e in event.lineage]
+        out["lineage"] = [ref(e) for e in event.lineage]
     if event.container is not None:
-        out["container"] = _encode_obj(event.container)
+        out["container"] = ref(event.container)
     payload = _encode_obj(event.payload)
     if payload:
         out["payload"] = payload
@@ -286,23 +291,7 @@ def encode_batch(batch: Batch) -> JsonDict:
             objects.append(_encode_obj(obj))
         return i
 
-    events: list[JsonValue] = []
-    for event in batch.events:
-        out: JsonDict = {"kind": str(event.kind), "time": event.time}
-        if event.ktime:
-            out["ktime"] = event.ktime
-        out["host"] = ref(event.host)
-        out["process"] = ref(event.process)
-        if event.lineage:
-            out["lineage"] = [ref(e) for e in event.lineage]
-        if event.container is not None:
-            out["container"] = ref(event.container)
-        payload = _encode_obj(event.payload)
-        if payload:
-            out["payload"] = payload
-        if event.agent_id:
-            out["agent_id"] = event.agent_id
-        events.append(out)
+    events: list[JsonValue] = [_event_dict(event, ref) for event in batch.events]
     if inline:
         return {"version": 1, "agent_id": batch.agent_id, "seq": batch.seq, "events": events}
     return {

@@ -84,15 +84,7 @@ class ReverseShellDetector:
         remote, connector = hit
         if "unix" in p.stdio_types[:2] and connector not in RELAY_TOOLS:
             return []
-        return [
-            Detection(
-                finding_type=FINDING_TYPE,
-                event=event,
-                rule_id=self.rule_id,
-                artifact=p.exe_path,
-                description=f"Reverse shell: {p.exe_path} with stdin and stdout on a connection to {remote}",
-            )
-        ]
+        return self._found(event, f"with stdin and stdout on a connection to {remote}")
 
     def _on_redirect(self, event: Event, state: ReverseShellState) -> list[Detection]:
         p, payload = event.process, event.payload
@@ -107,12 +99,16 @@ class ReverseShellDetector:
         state.redirected.put(p.exec_id, fds)
         if fds == before or fds != {0, 1}:
             return []
+        return self._found(event, f"put its connection to {remote} on its stdin and stdout")
+
+    def _found(self, event: Event, what: str) -> list[Detection]:
+        exe = event.process.exe_path
         return [
             Detection(
                 finding_type=FINDING_TYPE,
                 event=event,
                 rule_id=self.rule_id,
-                artifact=p.exe_path,
-                description=f"Reverse shell: {p.exe_path} put its connection to {remote} on its stdin and stdout",
+                artifact=exe,
+                description=f"Reverse shell: {exe} {what}",
             )
         ]
