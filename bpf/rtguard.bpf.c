@@ -2242,16 +2242,22 @@ static __always_inline struct rtg_fsctx *fsctx_tmp(void)
 	return c;
 }
 
-/* c->source = the path (dfd, upath) names, as seen from the task's root. */
-static __always_inline void fsctx_source_at(struct rtg_fsctx *c, __s64 dfd, const char *upath, struct rtg_pathbuf *pb)
+/* The per-CPU scratch context, its source the path (dfd, upath) names as seen from the task's
+ * root (open_tree, fspick); NULL without scratch space. */
+static __always_inline struct rtg_fsctx *fsctx_source_at(__s64 dfd, const char *upath)
 {
+	struct rtg_pathbuf *pb = pathbuf(0);
+	struct rtg_fsctx *c = fsctx_tmp();
 	__u16 hflags = 0;
 	__u32 pos, len;
 
+	if (!pb || !c)
+		return NULL;
 	pos = resolve_user(dfd, upath, 0, pb, &len, &hflags);
 	pos &= RTG_PATH_MAX - 1;
 	if (bpf_probe_read_kernel_str(c->source, sizeof(c->source), &pb->buf[pos]) <= 0)
 		c->source[0] = 0;
+	return c;
 }
 
 /* Remember what the new fd `fd` stands for: `c` (the per-CPU scratch entry), tied to its file. */
@@ -2404,16 +2410,13 @@ int rtg_exit_open_tree(struct trace_event_raw_sys_exit *ctx)
 {
 	long ret = ctx->ret;
 	struct rtg_pending p;
-	struct rtg_pathbuf *pb;
 	struct rtg_fsctx *c;
 
 	if (take(P_OPEN_TREE, &p))
 		return 0;
-	pb = pathbuf(0);
-	c = fsctx_tmp();
-	if (!pb || !c)
+	c = fsctx_source_at(p.a[0], (const char *)p.a[1]);
+	if (!c)
 		return 0;
-	fsctx_source_at(c, p.a[0], (const char *)p.a[1], pb);
 	fsctx_put(ret, c);
 	mount_rec(RTG_MOUNT_OPEN_TREE, ret, p.a[2], c->source, NULL, NULL);
 	return 0;
@@ -2428,7 +2431,6 @@ int rtg_exit_fspick(struct trace_event_raw_sys_exit *ctx)
 {
 	long ret = ctx->ret;
 	struct rtg_pending p;
-	struct rtg_pathbuf *pb;
 	struct rtg_fsctx *c;
 	struct fs_context *fc;
 	struct file *f;
@@ -2436,11 +2438,9 @@ int rtg_exit_fspick(struct trace_event_raw_sys_exit *ctx)
 
 	if (take(P_FSPICK, &p))
 		return 0;
-	pb = pathbuf(0);
-	c = fsctx_tmp();
-	if (!pb || !c)
+	c = fsctx_source_at(p.a[0], (const char *)p.a[1]);
+	if (!c)
 		return 0;
-	fsctx_source_at(c, p.a[0], (const char *)p.a[1], pb);
 	if (ret >= 0) {
 		f = cur_fd_file(ret);
 		fc = f ? (struct fs_context *)BPF_CORE_READ(f, private_data) : NULL;

@@ -82,12 +82,18 @@ cli.connect("/var/run/docker.sock")
 print("docker sock done")
 """
 
-# Reverse shell: sh -i with stdin/stdout on a TCP connection to a listener on the container's loopback.
-REVERSE = r"""
-import os, socket, sys, time
+# The shell scripts below start with a listener on the container's loopback (``srv``, ``port``).
+_LISTENER = r"""
+import os, pty, socket, time
 srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 srv.bind(("127.0.0.1", 0)); srv.listen(1)
 port = srv.getsockname()[1]
+"""
+
+# Reverse shell: sh -i with stdin/stdout on a TCP connection to a listener on the container's loopback.
+REVERSE = (
+    _LISTENER
+    + r"""
 if os.fork() == 0:
     srv.close()
     s = socket.create_connection(("127.0.0.1", port))
@@ -99,14 +105,13 @@ time.sleep(1)
 os.wait()
 print("reverse done")
 """
+)
 
 # Reverse shell, Python's one-liner: the connection is dup2'ed onto fds 0-2, then pty.spawn gives
 # the shell a pty, so the shell's own stdio is no socket; the dups give it away.
-REVERSE_PTY = r"""
-import os, pty, socket, time
-srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", 0)); srv.listen(1)
-port = srv.getsockname()[1]
+REVERSE_PTY = (
+    _LISTENER
+    + r"""
 if os.fork() == 0:
     srv.close()
     s = socket.create_connection(("127.0.0.1", port))
@@ -123,13 +128,12 @@ conn.close()
 os.wait()
 print("pty reverse done")
 """
+)
 
 # Bind shell: a listening service accepts a connection and becomes sh on it.
-BIND = r"""
-import os, socket, time
-srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", 0)); srv.listen(1)
-port = srv.getsockname()[1]
+BIND = (
+    _LISTENER
+    + r"""
 if os.fork() == 0:
     conn, _ = srv.accept()
     os.dup2(conn.fileno(), 0); os.dup2(conn.fileno(), 1)
@@ -142,6 +146,7 @@ time.sleep(1)
 os.wait()
 print("bind done")
 """
+)
 
 SHELL_STEPS = [
     # NewBinaryExecuted

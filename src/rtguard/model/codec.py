@@ -4,8 +4,8 @@ This is the only module that knows the wire format; it is versioned by ``WIRE_VE
 it on any change an old server cannot read; servers keep reading every older version). Version
 2 sends each shared object (host, process, lineage entry, container) once per batch in
 ``objects`` and has events refer to it by index; version 1 repeated them inline in every event.
-Version 3 is version 2 plus the ``stdio_redirect`` kind (``KIND_SINCE``). Decoding is strict and total: any input,
-however hostile, either yields model objects or raises ``CodecError`` with a message that says
+Version 3 is version 2 plus the ``stdio_redirect`` kind (``KIND_SINCE``). Decoding is strict
+and total: any input, however hostile, either yields model objects or raises ``CodecError`` with a message that says
 which field is wrong. Pure: no I/O, no compression (the transport does gzip); stdlib only, but
 for orjson in the agent's batch encoder (``encode_batch_json``: 15x faster than ``json`` on an
 event's process, with ``json`` taking over for text orjson refuses).
@@ -604,15 +604,20 @@ def decode_batch(data: object) -> Batch:
     return Batch(agent_id=agent_id, seq=seq, events=events, version=version)
 
 
-_BATCH_KEYS: Final = {
-    1: frozenset({"version", "agent_id", "seq", "events"}),
-    2: frozenset({"version", "agent_id", "seq", "objects", "events"}),
-    3: frozenset({"version", "agent_id", "seq", "objects", "events"}),
-}
+_INLINE_KEYS: Final = frozenset({"version", "agent_id", "seq", "events"})
+# Version 1 has objects inline; every later version has the ``objects`` list.
+_BATCH_KEYS: Final = {v: _INLINE_KEYS if v == 1 else _INLINE_KEYS | {"objects"} for v in READ_VERSIONS}
+_NEWEST_KIND_VERSION: Final = max(KIND_SINCE.values(), default=1)
 
 
 def readable(events: typing.Sequence[Event], version: int) -> tuple[list[Event], int]:
-    """The events a server reading ``version`` accepts, and how many were left out (newer kinds)."""
+    """The events a server reading ``version`` accepts, and how many were left out (newer kinds).
+
+    For a server that reads every kind, a list passed in comes back as it is (no pass over the
+    batch, no copy).
+    """
+    if version >= _NEWEST_KIND_VERSION:
+        return (events if isinstance(events, list) else list(events)), 0
     kept = [e for e in events if KIND_SINCE.get(e.kind, 1) <= version]
     return kept, len(events) - len(kept)
 

@@ -23,6 +23,11 @@ STDIO_TYPES: Final = ("", "file", "tty", "char", "pipe", "inet", "unix", "socket
 SOCKET_TYPES: Final = frozenset({"inet", "unix", "socket"})
 
 
+def stdio_sockets_of(types: tuple[str, str, str]) -> tuple[bool, bool, bool]:
+    """``Process.stdio_sockets`` from ``Process.stdio_types``: which of fds 0..2 are sockets."""
+    return (types[0] in SOCKET_TYPES, types[1] in SOCKET_TYPES, types[2] in SOCKET_TYPES)
+
+
 class EventKind(StrEnum):
     """The closed set of runtime event kinds (DESIGN §4.4), ``object_verb`` snake case."""
 

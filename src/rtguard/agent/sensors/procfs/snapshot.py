@@ -36,7 +36,7 @@ from rtguard.agent.sensors.procfs.parse import (
     start_boottime_ns,
 )
 from rtguard.agent.sensors.records import ExecRecord, stdio_type_of_link
-from rtguard.model.events import SOCKET_TYPES
+from rtguard.model.events import stdio_sockets_of
 
 __all__ = [
     "LiveInfo",
@@ -496,6 +496,6 @@ def read_live(
         ld_library_path=env.get("LD_LIBRARY_PATH", ""),
         uid=uid,
         user_name=user,
-        stdio_sockets=(stdio[0] in SOCKET_TYPES, stdio[1] in SOCKET_TYPES, stdio[2] in SOCKET_TYPES),
+        stdio_sockets=stdio_sockets_of(stdio),
         stdio_types=stdio,
     )

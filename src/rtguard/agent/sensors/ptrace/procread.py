@@ -35,7 +35,7 @@ from rtguard.agent.sensors.procfs.parse import (
 )
 from rtguard.agent.sensors.procfs.snapshot import read_bytes
 from rtguard.agent.sensors.records import ExecRecord, stdio_type_of_link
-from rtguard.model.events import SOCKET_TYPES
+from rtguard.model.events import stdio_sockets_of
 
 __all__ = ["ExecReader", "fast_cgroup_path", "fast_loader_env", "fast_status", "read_file"]
 
@@ -263,7 +263,7 @@ class ExecReader:
             env_seen=environ is not None,
             ld_preload=env.get("LD_PRELOAD", ""),
             ld_library_path=env.get("LD_LIBRARY_PATH", ""),
-            stdio_sockets=(stdio[0] in SOCKET_TYPES, stdio[1] in SOCKET_TYPES, stdio[2] in SOCKET_TYPES),
+            stdio_sockets=stdio_sockets_of(stdio),
             stdio_types=stdio,
             exe_from_memfd=exe.startswith("/memfd:"),
             exe_on_upper=written_after,
