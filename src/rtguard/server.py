@@ -169,6 +169,12 @@ class Server:
     retention: RetentionTask | None = None
 
 
+def _label(value: str) -> str:
+    """A Prometheus label value, escaped as the text format requires (backslash, double quote,
+    newline): agent ids and drop reasons come from agents, so a hostile one must stay one label."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 def _metrics(server_registry: AgentRegistry, worker: DetectionWorker) -> str:
     lines = [
         "# HELP rtguard_events_received_total Events accepted from agents.",
@@ -193,7 +199,7 @@ def _metrics(server_registry: AgentRegistry, worker: DetectionWorker) -> str:
         "# TYPE rtguard_findings_total counter",
     ]
     for ftype, n in sorted(worker.findings_by_type.items()):
-        escaped = ftype.replace("\\", "\\\\").replace('"', '\\"')
+        escaped = _label(ftype)
         lines.append(f'rtguard_findings_total{{type="{escaped}"}} {n}')
     lines += ["# HELP rtguard_agent_dropped_total Events agents dropped, by agent and reason (heartbeats).",
               "# TYPE rtguard_agent_dropped_total counter"]  # fmt: skip
@@ -201,8 +207,8 @@ def _metrics(server_registry: AgentRegistry, worker: DetectionWorker) -> str:
         dropped = beat.get("dropped")
         if isinstance(dropped, dict):
             for reason, count in sorted(dropped.items()):
-                aid = agent_id.replace("\\", "\\\\").replace('"', '\\"')
-                rsn = str(reason).replace("\\", "\\\\").replace('"', '\\"')
+                aid = _label(agent_id)
+                rsn = _label(str(reason))
                 value = count if isinstance(count, int | float) and not isinstance(count, bool) else 0
                 lines.append(f'rtguard_agent_dropped_total{{agent="{aid}",reason="{rsn}"}} {value}')
     lines += ["# HELP rtguard_agent_coalesced_total Write-opens agents' kernels folded on purpose (not lost).",
@@ -210,7 +216,7 @@ def _metrics(server_registry: AgentRegistry, worker: DetectionWorker) -> str:
     for agent_id, beat in sorted(server_registry.snapshot().items()):
         count = beat.get("coalesced")
         if isinstance(count, int) and not isinstance(count, bool):
-            aid = agent_id.replace("\\", "\\\\").replace('"', '\\"')
+            aid = _label(agent_id)
             lines.append(f'rtguard_agent_coalesced_total{{agent="{aid}"}} {count}')
     return "\n".join(lines) + "\n"
 
