@@ -14,7 +14,7 @@
  * Records go to one ring buffer with BPF_RB_NO_WAKEUP: user space drains it on a timer, which
  * keeps the exec-storm overhead near 1% instead of ~11% with a wakeup per record. A wakeup is
  * forced only when the ring holds more than rtg_cfg.wakeup_bytes, so a burst cannot overflow
- * it while the consumer sleeps. Every record that does not fit is counted in rtg_counters.
+ * it while the consumer sleeps, and then at most once per CPU per millisecond. Every record that does not fit is counted in rtg_counters.
  *
  * What this program must NOT do: block, loop without a bound, or send records user space did
  * not ask for (threads, the agent's own exec and exit).
@@ -53,6 +53,16 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } rtg_counters SEC(".maps");
+
+/* Per CPU: when this CPU last forced a consumer wakeup (bpf_ktime_get_ns). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} rtg_last_wakeup SEC(".maps");
+
+#define RTG_WAKEUP_GAP_NS 1000000ULL /* at most one forced wakeup per CPU per millisecond */
 
 /* An exec record is built here (too big for the 512-byte stack), then copied to the ring
  * with its real size, so a short command line costs a short record. */
@@ -154,16 +164,30 @@ static __always_inline void count(__u32 idx)
 		*v += 1;
 }
 
-/* NO_WAKEUP normally; a forced wakeup once the ring is filling up. */
+/*
+ * NO_WAKEUP normally; a forced wakeup once the ring is filling up, at most one per CPU per
+ * RTG_WAKEUP_GAP_NS. A forced wakeup queues the ring's irq_work (a self-interrupt, then a
+ * wait-queue walk) in the context of the process that wrote the record: unlimited, a consumer
+ * that is behind (stopped, starved, slow) made every record of the workload pay that, which
+ * is when the workload can least afford it. One wakeup per millisecond is plenty for a
+ * consumer that is alive, and no number of them helps one that is not.
+ */
 static __always_inline __u64 submit_flags(void)
 {
-	__u64 limit = rtg_cfg.wakeup_bytes;
+	__u64 limit = rtg_cfg.wakeup_bytes, now, *last;
+	__u32 zero = 0;
 
-	if (limit && bpf_ringbuf_query(&rtg_events, BPF_RB_AVAIL_DATA) >= limit) {
-		count(RTG_CNT_WAKEUPS);
-		return BPF_RB_FORCE_WAKEUP;
+	if (!limit || bpf_ringbuf_query(&rtg_events, BPF_RB_AVAIL_DATA) < limit)
+		return BPF_RB_NO_WAKEUP;
+	last = bpf_map_lookup_elem(&rtg_last_wakeup, &zero);
+	if (last) {
+		now = bpf_ktime_get_ns();
+		if (now - *last < RTG_WAKEUP_GAP_NS)
+			return BPF_RB_NO_WAKEUP;
+		*last = now;
 	}
-	return BPF_RB_NO_WAKEUP;
+	count(RTG_CNT_WAKEUPS);
+	return BPF_RB_FORCE_WAKEUP;
 }
 
 static __always_inline void fill_hdr(struct rtg_hdr *h, __u8 op, __u32 size)

@@ -21,7 +21,7 @@
 /* Keep equal to bpf/ABI_VERSION (a test checks). */
 #define RTG_ABI_MAJOR 3
 #define RTG_ABI_MINOR 3
-#define RTG_ABI_PATCH 0
+#define RTG_ABI_PATCH 1
 #define RTG_ABI_VERSION_CODE ((RTG_ABI_MAJOR << 16) | (RTG_ABI_MINOR << 8) | RTG_ABI_PATCH)
 
 /* Sizes of the exec tail. Each is a hard cap compiled into the program. */
@@ -143,7 +143,7 @@ enum rtg_stdio_kind {
 enum rtg_counter {
 	RTG_CNT_LOST_RINGBUF_FULL = 0, /* a record was dropped: the ring buffer had no room */
 	RTG_CNT_EMITTED = 1,           /* records written to the ring buffer */
-	RTG_CNT_WAKEUPS = 2,           /* records submitted with a forced consumer wakeup */
+	RTG_CNT_WAKEUPS = 2,           /* records submitted with a forced consumer wakeup (<= 1/CPU/ms) */
 	RTG_CNT_LOST_PENDING_FULL = 3, /* a syscall's enter could not be remembered for its exit */
 	RTG_CNT_FILTERED = 4,          /* syscalls seen but filtered out in the kernel (not lost) */
 	RTG_CNT_COALESCED = 5,         /* write-opens of a file the same process reported < 1 s ago (not lost) */

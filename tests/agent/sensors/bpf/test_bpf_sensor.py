@@ -319,6 +319,31 @@ def test_a_filling_ring_forces_a_wakeup() -> None:
         eager.close()
 
 
+def test_forced_wakeups_are_limited_to_one_per_cpu_per_millisecond() -> None:
+    """A consumer that is behind must not make every record of the workload pay a wakeup (a
+    self-interrupt and a wait-queue walk): over the threshold, at most one per CPU per ms."""
+    require_root()
+    eager = BpfSensor(wakeup_bytes=1)  # every record is over the threshold
+    eager.start()
+    try:
+        while eager.poll(0):
+            pass
+        before = eager.kernel_counters()
+        script = "i=0; while [ $i -lt 1000 ]; do /bin/true; i=$((i+1)); done"
+        t0 = time.monotonic()
+        subprocess.run(["taskset", "-c", "0", "/bin/sh", "-c", script], check=True)
+        elapsed_ms = (time.monotonic() - t0) * 1000
+        after = eager.kernel_counters()
+        records = after["emitted"] - before["emitted"]
+        wakeups = after["wakeups"] - before["wakeups"]
+        assert records >= 3000  # fork, exec and exit of each
+        cpus = os.cpu_count() or 1
+        assert 0 < wakeups <= cpus * (elapsed_ms + 2), (wakeups, records, elapsed_ms)
+        assert wakeups < records / 2, (wakeups, records)  # one per record before ABI 3.3.1
+    finally:
+        eager.close()
+
+
 def test_missing_capabilities_are_explained() -> None:
     require_root()
     code = (
