@@ -32,7 +32,10 @@ from pathlib import Path
 
 import httpx
 
+from overhead import overhead_lines
 from rtguard.testing.stack import AgentProcess, ServerProcess, free_port
+
+BUDGET = 0.03  # DESIGN §7: agent overhead on an exec storm
 
 
 def storm(n: int, cpu: int | None) -> float:
@@ -41,19 +44,6 @@ def storm(n: int, cpu: int | None) -> float:
     start = time.perf_counter()
     subprocess.run([*pin, "/bin/sh", "-c", script], check=True)
     return time.perf_counter() - start
-
-
-def noise_line(base: list[float], ratios: list[float]) -> str:
-    """How far apart the baseline runs themselves are, next to the spread of the ratios.
-
-    On a virtual machine the speed of the same storm drifts by several per cent between runs
-    (neighbours, idle-state wake-ups); an overhead smaller than this spread is not resolved.
-    """
-    q = statistics.quantiles(ratios, n=4) if len(ratios) >= 2 else [ratios[0]] * 3
-    return (
-        f"  noise    : baseline runs differ by up to {100 * (max(base) / min(base) - 1):.1f}% among "
-        f"themselves; per-round ratios' interquartile range {100 * q[0]:+.1f}% .. {100 * q[2]:+.1f}%"
-    )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -154,7 +144,6 @@ def main() -> int:
         agent.stop()
         server.stop()
     b, a = statistics.median(base), statistics.median(with_agent)
-    ratios = [w / n - 1 for w, n in zip(with_agent, base, strict=True)]
     mode = "pinned: storm CPU 0, agent+server CPU 1" if args.pin else "unpinned"
     print(
         f"exec storm: {args.execs} execs x {args.rounds} rounds (ABBA, same run; {mode}; "
@@ -166,11 +155,7 @@ def main() -> int:
     print(
         f"  agent    : median {a:.3f}s  ({a / args.execs * 1e6:.0f} us/exec)  runs {[round(x, 3) for x in with_agent]}"
     )
-    print(
-        f"  overhead : {100 * statistics.median(ratios):+.1f}% (median of per-round ratios "
-        f"{[f'{100 * r:+.1f}%' for r in ratios]}; ratio of medians {100 * (a / b - 1):+.1f}%)"
-    )
-    print(noise_line(base, ratios))
+    print("\n".join(overhead_lines(base, with_agent, BUDGET)))
     ac, sc = statistics.median(agent_cpu), statistics.median(server_cpu)
     print(f"  agent CPU: {ac:.2f}s per storm ({ac / args.execs * 1e6:.0f} us/exec); server CPU {sc:.2f}s")
     print(f"  agent RSS: {rss / 1024:.1f} MiB (peak {hwm / 1024:.1f} MiB) after the last round")
@@ -220,7 +205,6 @@ def sink_main(args: argparse.Namespace, work: Path) -> int:
         agent.stop()
         sink.terminate()
         sink.wait(10)
-    ratios = [w / n - 1 for w, n in zip(with_agent, base, strict=True)]
     b, a = statistics.median(base), statistics.median(with_agent)
     mode = "pinned: storm CPU 0, agent+sink CPU 1" if args.pin else "unpinned"
     print(
@@ -228,11 +212,7 @@ def sink_main(args: argparse.Namespace, work: Path) -> int:
     )
     print(f"  no agent : median {b / args.execs * 1e6:.0f} us/exec  runs {[round(x, 3) for x in base]}")
     print(f"  agent    : median {a / args.execs * 1e6:.0f} us/exec  runs {[round(x, 3) for x in with_agent]}")
-    print(
-        f"  overhead : {100 * statistics.median(ratios):+.1f}% (median of per-round ratios "
-        f"{[f'{100 * r:+.1f}%' for r in ratios]})"
-    )
-    print(noise_line(base, ratios))
+    print("\n".join(overhead_lines(base, with_agent, BUDGET)))
     ac = statistics.median(agent_cpu)
     print(
         f"  agent CPU: {ac / args.execs * 1e6:.0f} us/exec; RSS {rss / 1024:.1f} MiB (peak {hwm / 1024:.1f} MiB)"

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from exec_storm import dropped, received, rss_kib
+from overhead import overhead_lines
 from rtguard.testing.stack import AgentProcess, ServerProcess
 
 
@@ -72,7 +73,7 @@ def main(name: str, unit: str, code: str, default_n: int) -> int:
     print(
         f"  agent    : median {a:.3f}s ({a / args.n * 1e6:.1f} us/{unit[:-1]})  runs {[round(x, 3) for x in with_agent]}"
     )
-    print(f"  overhead : {100 * (a / b - 1):+.1f}%")
+    print("\n".join(overhead_lines(base, with_agent)))
     print(
         f"  agent CPU: {cpu:.2f}s during the last round (+2.5 s drain); RSS {rss:.1f} MiB (peak {hwm:.1f} MiB)"
     )
