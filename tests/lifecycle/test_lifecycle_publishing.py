@@ -279,7 +279,7 @@ def test_metrics_show_each_agents_drops_and_coalesced_opens(tmp_path: Path) -> N
     token = _json.loads((tmp_path / "credentials.json").read_text())["agent_token"]
     beat = {"agent_id": 'a"1', "dropped": {"queue_full": 3}, "coalesced": 41}
     # a hostile agent: a newline in its id and in a reason must not start a sample of its own
-    forged = {"agent_id": 'b\nrtguard_events_received_total 1e9\n#', "dropped": {"x\\\ny": 1}, "coalesced": 2}
+    forged = {"agent_id": "b\nrtguard_events_received_total 1e9\n#", "dropped": {"x\\\ny": 1}, "coalesced": 2}
     with serve_in_thread(server.app) as url:
         for b in (beat, forged):
             r = httpx.post(url + "/agent/v1/heartbeat", json=b, headers={"authorization": f"Bearer {token}"})
@@ -288,8 +288,15 @@ def test_metrics_show_each_agents_drops_and_coalesced_opens(tmp_path: Path) -> N
     server.store.close()
     assert 'rtguard_agent_dropped_total{agent="a\\"1",reason="queue_full"} 3' in text
     assert 'rtguard_agent_coalesced_total{agent="a\\"1"} 41' in text
-    assert 'rtguard_agent_dropped_total{agent="b\\nrtguard_events_received_total 1e9\\n#",reason="x\\\\\\ny"} 1' in text
+    assert (
+        'rtguard_agent_dropped_total{agent="b\\nrtguard_events_received_total 1e9\\n#",reason="x\\\\\\ny"} 1'
+        in text
+    )
     assert 'rtguard_agent_coalesced_total{agent="b\\nrtguard_events_received_total 1e9\\n#"} 2' in text
     samples = [line for line in text.splitlines() if line and not line.startswith("#")]
-    assert all(re.fullmatch(r'[a-z_]+(\{(?:[a-z_]+="(?:[^"\\\n]|\\.)*",?)*\})? \S+', s) for s in samples), samples
-    assert [s for s in samples if s.startswith("rtguard_events_received_total")] == ["rtguard_events_received_total 0"]
+    assert all(re.fullmatch(r'[a-z_]+(\{(?:[a-z_]+="(?:[^"\\\n]|\\.)*",?)*\})? \S+', s) for s in samples), (
+        samples
+    )
+    assert [s for s in samples if s.startswith("rtguard_events_received_total")] == [
+        "rtguard_events_received_total 0"
+    ]
