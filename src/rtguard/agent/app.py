@@ -21,19 +21,25 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from rtguard import __version__
 from rtguard.agent import memory
-from rtguard.agent.enrich.lookups import build_lookups
-from rtguard.agent.enrich.process_cache import Lookups, ProcessTable
 from rtguard.agent.export.batch import BatchProcessor
-from rtguard.agent.export.http import AgentIdentity, HttpExporter
-from rtguard.agent.export.spool import DiskSpool
 from rtguard.agent.sensors.procfs.snapshot import snapshot
 from rtguard.agent.sensors.records import ExecRecord, Sensor, SensorUnavailable
 from rtguard.model.codec import JsonDict, JsonValue
 from rtguard.model.events import Host
+
+if TYPE_CHECKING:
+    from rtguard.agent.enrich.process_cache import Lookups, ProcessTable
+    from rtguard.agent.export.http import HttpExporter
+
+# The process table (~1.6 MiB of modules) and the HTTP client and TLS (http.client, ssl:
+# ~6.5 MiB resident, through the ECS look-ups and the exporter) are imported in step_table and
+# step_export, after the sensor is up and libbpf's start-up memory (vmlinux BTF, ~13 MiB for a
+# moment) has been given back: loaded first, they would sit under that peak and raise the
+# agent's high-water mark by as much.
 
 _log = logging.getLogger(__name__)
 POLL_MS: Final = 20
@@ -145,6 +151,7 @@ def _open_sensor(kind: str, file_prefixes: tuple[str, ...] | None = None) -> Sen
 def step_sensor(state: AgentState) -> None:
     """Open and attach the sensor before the snapshot, so no process falls in between."""
     state.sensor = _open_sensor(state.config.sensor, state.config.file_prefixes)
+    memory.release()  # libbpf's load-time memory, before anything else is imported or built
     _log.info("sensor started", extra={"sensor": state.sensor.name})
 
 
@@ -160,6 +167,9 @@ def _prefer_sensor_hash(lookups: Lookups) -> Lookups:
 
 def step_table(state: AgentState) -> None:
     """Build the process table and seed it from /proc."""
+    from rtguard.agent.enrich.lookups import build_lookups
+    from rtguard.agent.enrich.process_cache import ProcessTable
+
     assert state.host is not None
     lookups, identity = build_lookups(state.config.ecs_agent_uri, state.config.ecs_metadata_uri)
     lookups = _prefer_sensor_hash(lookups)
@@ -172,6 +182,9 @@ def step_table(state: AgentState) -> None:
 
 def step_export(state: AgentState) -> None:
     """Start the exporter (with its spool) and the bounded batch processor."""
+    from rtguard.agent.export.http import AgentIdentity, HttpExporter
+    from rtguard.agent.export.spool import DiskSpool
+
     cfg = state.config
     spool = DiskSpool(cfg.spool_dir)
     state.exporter = HttpExporter(cfg.server, cfg.token, spool, AgentIdentity(cfg.spool_dir))

@@ -4,27 +4,7 @@ The look-ups live here, each total (they return an empty value and count, never 
 container identity from cgroup paths (``container``, pure), ECS task metadata (``ecs``),
 executable hashes (``hashing``); the process table that uses them is ``process_cache``, the
 only holder of agent state about processes. Nothing in this package may import
-``rtguard.detect``, ``rtguard.store``, ``rtguard.bus`` or ``rtguard.api``.
+``rtguard.detect``, ``rtguard.store``, ``rtguard.bus`` or ``rtguard.api``. The package
+imports nothing itself: ``ecs`` brings the HTTP client and TLS (~6.5 MiB resident), which the
+agent loads only after its eBPF sensor is up and libbpf's start-up memory is given back.
 """
-
-from rtguard.agent.enrich.container import ContainerRef, parse_cgroup_path
-from rtguard.agent.enrich.ecs import (
-    EcsAgentIntrospection,
-    EcsResolver,
-    EcsTaskInfo,
-    ResourceIdentity,
-    TaskMetadataV4,
-)
-from rtguard.agent.enrich.hashing import HashResult, Sha256Cache
-
-__all__ = [
-    "ContainerRef",
-    "EcsAgentIntrospection",
-    "EcsResolver",
-    "EcsTaskInfo",
-    "HashResult",
-    "ResourceIdentity",
-    "Sha256Cache",
-    "TaskMetadataV4",
-    "parse_cgroup_path",
-]

@@ -1,7 +1,3 @@
-"""Export: bounded batching, the HTTP exporter with retry and the on-disk spool."""
-
-from rtguard.agent.export.batch import BatchProcessor, Exporter, ExportResult, InMemoryExporter
-from rtguard.agent.export.http import HttpExporter
-from rtguard.agent.export.spool import DiskSpool
-
-__all__ = ["BatchProcessor", "DiskSpool", "ExportResult", "Exporter", "HttpExporter", "InMemoryExporter"]
+"""Export: bounded batching (``batch``), the HTTP exporter with retry (``http``) and the
+on-disk spool (``spool``). The package imports nothing itself, so that the batch processor
+does not bring the HTTP client and TLS (see ``rtguard.agent.app``: loaded after the sensor)."""
