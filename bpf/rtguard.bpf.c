@@ -14,7 +14,8 @@
  * Records go to one ring buffer with BPF_RB_NO_WAKEUP: user space drains it on a timer, which
  * keeps the exec-storm overhead near 1% instead of ~11% with a wakeup per record. A wakeup is
  * forced only when the ring holds more than rtg_cfg.wakeup_bytes, so a burst cannot overflow
- * it while the consumer sleeps, and then at most once per CPU per millisecond. Every record that does not fit is counted in rtg_counters.
+ * it while the consumer sleeps, and then at most once per CPU per millisecond. Every record that
+ * does not fit is counted in rtg_counters.
  *
  * What this program must NOT do: block, loop without a bound, or send records user space did
  * not ask for (threads, the agent's own exec and exit).
