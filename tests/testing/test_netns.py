@@ -61,8 +61,13 @@ def test_closed_two_namespace_network_with_documentation_address() -> None:
         host_routes = subprocess.run(["ip", "route"], capture_output=True, text=True, check=True).stdout
         assert "203.0.113" not in host_routes
         assert client.peer_ip not in host_routes.split()
+        # The server's stdin stays open: busybox nc half-closes the connection when its
+        # stdin ends, and a client that sees that EOF before its own stdin is readable
+        # exits 0 without sending anything.
         server = subprocess.Popen(
-            remote.command(["busybox", "nc", "-l", "-p", "8080"]), stdout=subprocess.PIPE
+            remote.command(["busybox", "nc", "-l", "-p", "8080"]),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
         )
         try:
             with run_container(netns_path=client.path) as c:
