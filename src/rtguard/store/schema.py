@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    ColumnElement,
     Connection,
     Float,
     ForeignKey,
@@ -27,9 +28,11 @@ from sqlalchemy import (
     select,
 )
 
+from rtguard.store.query import Scope, scope_ids
 from rtguard.store.schema_coverage import create_coverage_tables
+from rtguard.store.schema_org import create_org_tables
 
-__all__ = ["SCHEMA_VERSION", "metadata", "migrate"]
+__all__ = ["SCHEMA_VERSION", "in_scope", "metadata", "migrate"]
 
 metadata = MetaData()
 
@@ -193,8 +196,19 @@ def _v3_lifecycle(conn: Connection) -> None:
     metadata.create_all(conn, tables=[finding_filters, intel_sets, publishing_destinations])
 
 
-MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (_v1, create_coverage_tables, _v3_lifecycle)
+MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (
+    _v1,
+    create_coverage_tables,
+    _v3_lifecycle,
+    create_org_tables,
+)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+def in_scope(column: ColumnElement[str], scope: Scope) -> ColumnElement[bool]:
+    """``column`` (a detector id column) restricted to the detectors of ``scope``."""
+    ids = scope_ids(scope)
+    return column == ids[0] if len(ids) == 1 else column.in_(ids)
 
 
 def migrate(conn: Connection) -> int:
