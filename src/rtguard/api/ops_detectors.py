@@ -17,6 +17,7 @@ from rtguard.api.errors import BadRequestError
 from rtguard.api.ops_common import NOT_OWNED, enum_value, require_detector, tags_of
 from rtguard.findings.publish import FREQUENCIES
 from rtguard.model.features import merge_features
+from rtguard.orgs.service import org_managed
 from rtguard.store.lifecycle import DetectorChanges
 
 if TYPE_CHECKING:
@@ -112,6 +113,11 @@ def update_detector(call: Call) -> dict[str, Any]:
     requests = feature_requests(call.body.get("features"))
     _reject_data_sources(call.body.get("dataSources"))
     features = None
+    if requests and org_managed(call.store, call.account_id) is not None:
+        raise BadRequestError(
+            "The request is rejected because a GuardDuty member account can't modify this configuration: "
+            "the organization's delegated administrator manages its features."
+        )
     if requests:
         current = call.store.get_detector(call.account_id, detector_id) or {}
         features = merge_features(current.get("features", []), requests, datetime.now(UTC).timestamp())
