@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from rtguard import __version__
 from rtguard.api.app import mount_api
 from rtguard.bus.memory import MemoryBus
+from rtguard.console import ConsoleConfig, mount_console
 from rtguard.coverage.monitor import CoverageConfig, CoverageMonitor
 from rtguard.detect.detector import Detector
 from rtguard.detect.detectors import BUILTIN
@@ -281,6 +282,9 @@ def build_server(config: ServerConfig, listeners: tuple[FindingListener, ...] = 
     def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
+    mount_console(
+        app, store, ConsoleConfig(region=config.region, agent_timeout=config.agent_timeout), hooks=lifecycle
+    )
     mount_api(app, store, config.region, hooks=lifecycle)
 
     return Server(app=app, store=store, worker=worker, registry=registry, credentials=cred, coverage=coverage,
