@@ -220,13 +220,18 @@ class ConsoleAuth:
 
 def check_origin(request: Request) -> None:
     """Raise 403 when the browser says the POST comes from another origin (``Origin`` or, without
-    it, ``Referer`` naming another host). Requests without either are left to the CSRF token."""
+    it, ``Referer`` naming another host).
+
+    Our pages send ``Referrer-Policy: no-referrer``, under which browsers post our own forms with
+    ``Origin: null`` and no ``Referer``; those, and clients that send neither, are left to the
+    CSRF token and the SameSite=Strict cookie.
+    """
     host = request.headers.get("host", "")
     for header in ("origin", "referer"):
         value = request.headers.get(header)
-        if value is None:
+        if value is None or value == "null":
             continue
-        if value == "null" or urlsplit(value).netloc != host:
+        if urlsplit(value).netloc != host:
             raise ConsoleError(403, "Forbidden", "cross-site form posts are not accepted")
         return
 
