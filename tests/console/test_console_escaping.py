@@ -77,6 +77,9 @@ def test_hostile_finding_is_shown_escaped_not_dropped(browser_session: httpx.Cli
         "sh -c &#39;&lt;script&gt;alert(1)&lt;/script&gt;&#39;\n" in html
     )  # newline kept in a pre-wrap cell
     assert "&lt;script&gt;alert(1)&lt;/script&gt;.evil.example" in html
+    # the reporting agent, linked with its id percent-encoded
+    agent_link = link("/console/agents", agent=HOSTILE_AGENT)
+    assert f'<a href="{agent_link}">agent-{ESCAPED_SCRIPT}{ESCAPED_IMG}\njavascript:alert(1)</a>' in html
     # the hidden id field of the archive form keeps the id exact, escaped in its attribute
     assert 'name="id" value="h&#34;&gt;&lt;img src=x onerror=alert(1)&gt;/?&amp;#x"' in html
 

@@ -10,6 +10,7 @@ no HTML, no queries.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -126,6 +127,8 @@ class FindingDetail:
     context: list[tuple[str, str]]
     action: list[tuple[str, str]]
     aggregation: list[tuple[str, str]]
+    agent_id: str = ""
+    agent_version: str = ""
 
 
 def _pairs(mapping: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -178,6 +181,24 @@ _LINEAGE_FIELDS: Final = (
 )
 
 
+_MAX_INFO: Final = 64 * 1024
+
+
+def _agent_details(service: Any) -> tuple[str, str]:
+    """``(agent id, agent version)`` from ``service.additionalInfo.value`` (a JSON string)."""
+    raw = _get(service, "additionalInfo", "value")
+    if not isinstance(raw, str) or len(raw) > _MAX_INFO:
+        return "", ""
+    try:
+        info = json.loads(raw)
+    except (ValueError, RecursionError):
+        return "", ""
+    details = _get(info, "agentDetails")
+    if not isinstance(details, Mapping):
+        return "", ""
+    return _str(details.get("agentId")), _str(details.get("agentVersion"))
+
+
 def finding_detail(doc: Mapping[str, Any]) -> FindingDetail:
     """The detail sections of a finding document."""
     service = doc.get("service")
@@ -202,7 +223,10 @@ def finding_detail(doc: Mapping[str, Any]) -> FindingDetail:
     feedback = _get(service, "userFeedback")
     if feedback is not None:
         aggregation.append(("Feedback", _str(feedback)))
+    agent_id, agent_version = _agent_details(service)
     return FindingDetail(
+        agent_id=agent_id,
+        agent_version=agent_version,
         row=finding_row(doc),
         description=_str(doc.get("description")),
         resource=_pairs(doc.get("resource")),
