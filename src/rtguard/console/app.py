@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -62,7 +62,7 @@ from rtguard.store.stats import GroupBy
 if TYPE_CHECKING:
     from rtguard.findings.lifecycle import FindingHooks
 
-__all__ = ["ConsoleConfig", "build_console", "mount_console"]
+__all__ = ["ConsoleConfig", "ServerCounters", "build_console", "mount_console"]
 
 _log = logging.getLogger(__name__)
 _ACTIVE: Final = data.STATUS_FILTERS["active"]
@@ -118,12 +118,17 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     return _error_page(404, "Not found", "There is no such console page.")
 
 
+# Server-wide loss counters the server hands in: (what, reason, count), e.g. ("ingest", "rejected_invalid", 2).
+ServerCounters = Callable[[], Sequence[tuple[str, str, int]]]
+
+
 def build_console(
     store: data.ConsoleStore,
     config: ConsoleConfig,
     *,
     hooks: FindingHooks | None = None,
     clock: Callable[[], float] = time.time,
+    server_counters: ServerCounters | None = None,
 ) -> Any:
     """The console ASGI app (mount it at ``/console``); see :func:`mount_console`."""
     auth = ConsoleAuth(
@@ -235,6 +240,7 @@ def build_console(
             drops=drops_by_reason(agents),
             dropped_total=sum(a.dropped_total for a in agents),
             coverage=coverage.get("countByCoverageStatus", {}),
+            server_losses=list(server_counters()) if server_counters is not None else [],
         )
 
     # -- findings -----------------------------------------------------------------------------------
@@ -361,11 +367,20 @@ def mount_console(
     *,
     hooks: FindingHooks | None = None,
     clock: Callable[[], float] = time.time,
+    server_counters: ServerCounters | None = None,
 ) -> None:
-    """Serve the console at ``/console/`` on ``app`` (and redirect ``/console`` there)."""
+    """Serve the console at ``/console/`` on ``app`` (and redirect ``/console`` there).
+
+    Args:
+        hooks: the findings lifecycle the API's archive handlers get.
+        clock: "now" in epoch seconds (session expiry, agent health).
+        server_counters: the server's own loss counters (ingest rejections, events detection
+            could not process), shown on the overview; server-wide, as on ``/metrics``.
+    """
 
     @app.get("/console", include_in_schema=False)
     def console_root() -> RedirectResponse:
         return RedirectResponse("/console/", status_code=307)
 
-    app.mount("/console", build_console(store, config, hooks=hooks, clock=clock), name="console")
+    console = build_console(store, config, hooks=hooks, clock=clock, server_counters=server_counters)
+    app.mount("/console", console, name="console")
