@@ -83,9 +83,16 @@ def test_browser_signs_in_archives_a_hostile_finding_and_runs_no_script(
         dialog.dismiss()
 
     page.on("dialog", on_dialog)
+    errors: list[str] = []  # CSP violations and failed loads show up as console errors
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     try:
         _sign_in(page, console_env, "/console/findings")
         assert page.url == console_env.url + "/console/findings"
+        # the stylesheet loaded under the CSP: the header has its dark background
+        background = page.evaluate(
+            "() => getComputedStyle(document.querySelector('header.top')).backgroundColor"
+        )
+        assert background == "rgb(22, 27, 38)"
         hostile_href = link("/console/finding", id=HOSTILE_ID)
         rows = page.locator("table.grid tbody tr")
         assert rows.count() == 25
@@ -136,5 +143,6 @@ def test_browser_signs_in_archives_a_hostile_finding_and_runs_no_script(
         page.goto(console_env.url + "/console/")
         assert page.url.startswith(console_env.url + "/console/login")
         assert dialogs == []
+        assert errors == []
     finally:
         page.close()
