@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rtguard.console.present import agent_row, drops_by_reason, issue_targets
+from rtguard.console.fleet import agent_row, drops_by_reason, issue_targets
 from rtguard.console.render import link, severity_band, severity_class
 from rtguard.console.session import TokenError, TokenSigner
 from rtguard.store.coverage import AgentRecord

@@ -40,14 +40,9 @@ from rtguard.console.auth import (
     safe_next,
     set_cookie,
 )
+from rtguard.console.fleet import agent_row, coverage_row, drops_by_reason
 from rtguard.console.headers import SecurityHeaders
-from rtguard.console.present import (
-    agent_row,
-    coverage_row,
-    drops_by_reason,
-    finding_detail,
-    finding_row,
-)
+from rtguard.console.present import finding_detail, finding_row
 from rtguard.console.render import SEVERITY_BANDS, link, page
 from rtguard.console.session import Session, TokenSigner
 from rtguard.coverage.query import (
