@@ -38,6 +38,9 @@ def test_no_cookie_redirects_every_page_to_sign_in(console_env: ConsoleEnv) -> N
             response = client.get(path)
             assert response.status_code == 303, path
             assert response.headers["location"] == "/console/login?next=" + quote(path, safe="")
+        post = client.post("/console/finding/archive", data={"id": "x", "action": "archive", "csrf": "x"})
+        assert post.status_code == 303
+        assert post.headers["location"] == "/console/login?next=%2Fconsole%2F"
         root = client.get("/console")
         assert root.status_code == 307 and root.headers["location"] == "/console/"
 

@@ -1,11 +1,10 @@
-"""The web console as an ASGI app mounted at ``/console/`` on the server: sign-in and sign-out,
-the overview, findings list and detail (archive / unarchive through the API's own
-``ArchiveFindings`` / ``UnarchiveFindings`` handlers), coverage and agents pages, and its
-stylesheet, all behind the security headers middleware.
+"""The web console as an ASGI app mounted at ``/console/`` on the server: the route class that
+turns every failure into a page (a refusal, a sign-in redirect, or a 500 without a trace),
+sign-in and sign-out, the pages of ``pages_fleet`` and ``pages_findings``, the stylesheet, all
+behind the security headers middleware; and ``mount_console`` for ``build_server``.
 
-Routes only wire requests to ``auth`` (who is asking), ``data`` (the store's queries), ``present``
-(display shapes) and ``render`` (templates); every failure becomes an HTML page with a clear
-message, never a trace. Must not query, compute coverage or change findings by itself.
+Must not query, compute coverage or change findings (the page modules go through the store's
+and the API's own functions), and must not decide who may sign in (``auth`` does).
 """
 
 from __future__ import annotations
@@ -13,9 +12,8 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -25,9 +23,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from rtguard.api.errors import BadRequestError
-from rtguard.api.operations import Call
-from rtguard.api.ops_lifecycle import LIFECYCLE_OPERATIONS
 from rtguard.console import data
 from rtguard.console.auth import (
     LOGIN_COOKIE,
@@ -40,19 +35,12 @@ from rtguard.console.auth import (
     safe_next,
     set_cookie,
 )
-from rtguard.console.fleet import agent_row, coverage_row, drops_by_reason
+from rtguard.console.context import ConsoleConfig, PageContext, ServerCounters
 from rtguard.console.headers import SecurityHeaders
-from rtguard.console.present import finding_detail, finding_row
-from rtguard.console.render import SEVERITY_BANDS, link, page
-from rtguard.console.session import Session, TokenSigner
-from rtguard.coverage.query import (
-    CoverageFilter,
-    CoverageQueryError,
-    CoverageSort,
-    page_resources,
-    statistics,
-)
-from rtguard.store.stats import GroupBy
+from rtguard.console.pages_findings import add_finding_pages
+from rtguard.console.pages_fleet import add_fleet_pages
+from rtguard.console.render import link, page
+from rtguard.console.session import TokenSigner
 
 if TYPE_CHECKING:
     from rtguard.findings.lifecycle import FindingHooks
@@ -60,18 +48,6 @@ if TYPE_CHECKING:
 __all__ = ["ConsoleConfig", "ServerCounters", "build_console", "mount_console"]
 
 _log = logging.getLogger(__name__)
-_ACTIVE: Final = data.STATUS_FILTERS["active"]
-_COVERAGE_SORT: Final = CoverageSort(key="COVERAGE_STATUS", descending=True)  # UNHEALTHY first
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConsoleConfig:
-    """Console settings, built by the server."""
-
-    region: str
-    agent_timeout: float = 60.0  # the coverage monitor's: an agent older than this is not reporting
-    session_ttl: float = 8 * 3600.0
-    session_key: bytes | None = None  # None: a random key per process (sessions end at restart)
 
 
 class _ConsoleRoute(APIRoute):
@@ -113,10 +89,6 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     return _error_page(404, "Not found", "There is no such console page.")
 
 
-# Server-wide loss counters the server hands in: (what, reason, count), e.g. ("ingest", "rejected_invalid", 2).
-ServerCounters = Callable[[], Sequence[tuple[str, str, int]]]
-
-
 def build_console(
     store: data.ConsoleStore,
     config: ConsoleConfig,
@@ -133,17 +105,11 @@ def build_console(
     app.router.route_class = _ConsoleRoute
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.mount("/static", StaticFiles(packages=[("rtguard.console", "static")]), name="static")
-
-    def detector(session: Session) -> str:
-        found = data.detector_of(store, session.account_id)
-        if found is None:
-            raise ConsoleError(
-                404, "No detector", "This account has no detector; create one with CreateDetector."
-            )
-        return found
-
-    def base(session: Session, nav: str, title: str) -> dict[str, Any]:
-        return {"session": session, "nav": nav, "title": title}
+    ctx = PageContext(
+        store=store, auth=auth, config=config, hooks=hooks, clock=clock, server_counters=server_counters
+    )
+    add_fleet_pages(app, ctx)
+    add_finding_pages(app, ctx)
 
     # -- sign-in ------------------------------------------------------------------------------------
 
@@ -199,158 +165,6 @@ def build_console(
         response = RedirectResponse("/console/login", status_code=303)
         clear_cookie(response, request, SESSION_COOKIE)
         return response
-
-    # -- overview -----------------------------------------------------------------------------------
-
-    @app.get("/")
-    def overview(request: Request) -> Response:
-        session = auth.session(request)
-        det = detector(session)
-        counts = store.finding_statistics(det, list(_ACTIVE), None).get("countBySeverity", {})
-        bands = {name: 0 for name, _, _ in SEVERITY_BANDS}
-        for severity, n in counts.items():
-            try:
-                value = float(severity)
-            except ValueError:
-                continue
-            bands[next(name for name, low, high in SEVERITY_BANDS if low <= value < high)] += int(n)
-        by_type = store.finding_statistics(det, list(_ACTIVE), GroupBy.FINDING_TYPE, max_results=100)
-        newest = data.findings_page(store, det, list(_ACTIVE), size=10)
-        now = clock()
-        agents = [
-            agent_row(a, now=now, timeout=config.agent_timeout) for a in store.list_agents(session.account_id)
-        ]
-        coverage = statistics(store.load_coverage(det), [], ["COUNT_BY_COVERAGE_STATUS"])
-        return page(
-            "overview.html",
-            **base(session, "overview", "Overview"),
-            bands=[(name, bands[name]) for name, _, _ in SEVERITY_BANDS],
-            total=sum(bands.values()),
-            by_type=by_type.get("groupedByFindingType", []),
-            newest=[finding_row(d) for d in newest.findings],
-            agents=agents,
-            health_counts={
-                h: sum(1 for a in agents if a.health == h) for h in ("reporting", "not reporting", "disabled")
-            },
-            drops=drops_by_reason(agents),
-            dropped_total=sum(a.dropped_total for a in agents),
-            coverage=coverage.get("countByCoverageStatus", {}),
-            server_losses=list(server_counters()) if server_counters is not None else [],
-        )
-
-    # -- findings -----------------------------------------------------------------------------------
-
-    @app.get("/findings")
-    def findings(request: Request) -> Response:
-        session = auth.session(request)
-        det = detector(session)
-        filters = data.parse_finding_filters(request.query_params)
-        result = data.findings_page(store, det, data.finding_conditions(filters), token=filters.token)
-        types = store.finding_statistics(det, [], GroupBy.FINDING_TYPE, max_results=100)
-        known = sorted({str(t.get("findingType", "")) for t in types.get("groupedByFindingType", [])})
-        return page(
-            "findings.html",
-            **base(session, "findings", "Findings"),
-            filters=filters,
-            rows=[finding_row(d) for d in result.findings],
-            next_link=link("/console/findings", **filters.params(token=result.next_token))
-            if result.next_token
-            else "",
-            first_link=link("/console/findings", **filters.params()) if filters.token else "",
-            types=known,
-            severities=list(data.SEVERITY_FILTERS),
-            statuses=list(data.STATUS_FILTERS),
-            resource_fields=[(k, label) for k, (label, _) in data.RESOURCE_FIELDS.items()],
-        )
-
-    @app.get("/finding")
-    def finding(request: Request) -> Response:
-        session = auth.session(request)
-        det = detector(session)
-        doc = data.one_finding(store, det, request.query_params.get("id", ""))
-        return page(
-            "finding.html",
-            **base(session, "findings", "Finding"),
-            f=finding_detail(doc),
-            doc=doc,
-            message=request.query_params.get("done", ""),
-        )
-
-    @app.post("/finding/archive")
-    async def archive(request: Request) -> Response:
-        session = await run_in_threadpool(auth.session, request)
-        form = await read_form(request)
-        auth.check_post(request, session, form)
-        finding_id = form.get("id", "")
-        action = form.get("action", "")
-        operation = {"archive": "ArchiveFindings", "unarchive": "UnarchiveFindings"}.get(action)
-        if operation is None:
-            raise ConsoleError(400, "Bad request", "action must be archive or unarchive")
-
-        def run() -> None:
-            det = detector(session)
-            data.one_finding(store, det, finding_id)
-            call = Call(
-                store=store,
-                region=config.region,
-                account_id=session.account_id,
-                path={"DetectorId": det},
-                query={},
-                body={"findingIds": [finding_id]},
-                hooks=hooks,
-            )
-            try:
-                LIFECYCLE_OPERATIONS[operation](call)
-            except BadRequestError as exc:
-                raise ConsoleError(400, "Bad request", exc.message) from exc
-
-        await run_in_threadpool(run)
-        return RedirectResponse(link("/console/finding", id=finding_id, done=f"{action}d"), status_code=303)
-
-    # -- coverage and agents ------------------------------------------------------------------------
-
-    @app.get("/coverage")
-    def coverage(request: Request) -> Response:
-        session = auth.session(request)
-        det = detector(session)
-        status = request.query_params.get("status", "")
-        if status not in ("", "HEALTHY", "UNHEALTHY"):
-            raise ConsoleError(400, "Bad request", "status must be HEALTHY or UNHEALTHY")
-        filters = [CoverageFilter("COVERAGE_STATUS", (status,), None)] if status else []
-        docs = store.load_coverage(det)
-        try:
-            shown, _token = page_resources(docs, filters, _COVERAGE_SORT, 10_000, None)
-            stats = statistics(docs, [], ["COUNT_BY_RESOURCE_TYPE", "COUNT_BY_COVERAGE_STATUS"])
-        except CoverageQueryError as exc:
-            raise ConsoleError(400, "Bad request", str(exc)) from exc
-        return page(
-            "coverage.html",
-            **base(session, "coverage", "Coverage"),
-            rows=[coverage_row(d) for d in shown],
-            status_filter=status,
-            by_status=stats.get("countByCoverageStatus", {}),
-            by_type=stats.get("countByResourceType", {}),
-            timeout=int(config.agent_timeout),
-        )
-
-    @app.get("/agents")
-    def agents(request: Request) -> Response:
-        session = auth.session(request)
-        wanted = request.query_params.get("agent", "")
-        now = clock()
-        rows = [
-            agent_row(a, now=now, timeout=config.agent_timeout)
-            for a in store.list_agents(session.account_id)
-            if not wanted or a.agent_id == wanted
-        ]
-        return page(
-            "agents.html",
-            **base(session, "agents", "Agents"),
-            rows=rows,
-            wanted=wanted,
-            drops=drops_by_reason(rows),
-            timeout=int(config.agent_timeout),
-        )
 
     return SecurityHeaders(app)
 

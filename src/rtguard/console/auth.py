@@ -187,6 +187,8 @@ class ConsoleAuth:
             LoginRequired: no cookie, or a forged, expired, revoked or orphaned one.
         """
         next_path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.method != "GET":
+            next_path = "/console/"  # a form post cannot be replayed as a page after sign-in
         token = request.cookies.get(SESSION_COOKIE)
         if not token:
             raise LoginRequired(next_path)
