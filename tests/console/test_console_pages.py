@@ -11,12 +11,14 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import boto3
 import httpx
+from botocore.config import Config
 
 from rtguard.console.headers import CSP
 from rtguard.console.render import link, severity_band
 
-from .conftest import HOSTILE_ID, TYPES, ConsoleEnv, csrf_of
+from .conftest import HOSTILE_ID, REGION, TYPES, ConsoleEnv, csrf_of
 
 _ROW_LINK = re.compile(r'href="/console/finding\?id=([^"]+)"')
 
@@ -265,3 +267,36 @@ def test_bad_input_gets_a_clear_error_page(browser_session: httpx.Client) -> Non
         assert text in response.text
         assert response.headers["content-type"].startswith("text/html")
         assert "Traceback" not in response.text
+
+
+def test_console_and_api_share_one_archive_state(
+    console_env: ConsoleEnv, browser_session: httpx.Client
+) -> None:
+    gd = boto3.client(
+        "guardduty",
+        endpoint_url=console_env.url,
+        region_name=REGION,
+        aws_access_key_id=console_env.key_id,
+        aws_secret_access_key=console_env.secret,
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+    )
+    fid = sorted(_active(console_env))[-1]
+    token = csrf_of(browser_session.get("/console/").text)
+    assert (
+        browser_session.post(
+            "/console/finding/archive", data={"csrf": token, "id": fid, "action": "archive"}
+        ).status_code
+        == 303
+    )
+    assert (
+        gd.get_findings(DetectorId=console_env.detector, FindingIds=[fid])["Findings"][0]["Service"][
+            "Archived"
+        ]
+        is True
+    )
+    gd.unarchive_findings(DetectorId=console_env.detector, FindingIds=[fid])
+    assert fid in _all_pages(browser_session, {})
+    assert (
+        '<input type="hidden" name="action" value="archive">'
+        in browser_session.get("/console/finding", params={"id": fid}).text
+    )
