@@ -41,6 +41,7 @@ from rtguard.console.pages_findings import add_finding_pages
 from rtguard.console.pages_fleet import add_fleet_pages
 from rtguard.console.render import link, page
 from rtguard.console.session import TokenSigner
+from rtguard.console.throttle import FailureThrottle
 
 if TYPE_CHECKING:
     from rtguard.findings.lifecycle import FindingHooks
@@ -105,6 +106,7 @@ def build_console(
     app.router.route_class = _ConsoleRoute
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.mount("/static", StaticFiles(packages=[("rtguard.console", "static")]), name="static")
+    throttle = FailureThrottle(config.login_attempts, config.login_window)
     ctx = PageContext(
         store=store, auth=auth, config=config, hooks=hooks, clock=clock, server_counters=server_counters
     )
@@ -142,16 +144,28 @@ def build_console(
     async def login(request: Request) -> Response:
         form = await read_form(request)
         auth.check_login_ticket(request, form)
+        address = request.client.host if request.client else "unknown"
+        wait = throttle.retry_after(address)
+        if wait:
+            raise ConsoleError(
+                429,
+                "Too many attempts",
+                f"Too many failed sign-ins from this address; try again in {int(wait) + 1} s.",
+            )
         key_id, secret = form.get("access_key_id", "").strip(), form.get("secret_access_key", "").strip()
         signed = await run_in_threadpool(auth.sign_in, key_id, secret)
         if signed is None:
+            throttle.failed(address)
+            _log.warning("console sign-in failed", extra={"client": address, "access_key_id": key_id[:40]})
             return login_page(
                 request,
                 status=401,
                 error="The access key id or secret access key is not valid.",
                 next_path=form.get("next", ""),
             )
-        _session, token = signed
+        throttle.succeeded(address)
+        session, token = signed
+        _log.info("console sign-in", extra={"client": address, "account": session.account_id})
         response = RedirectResponse(safe_next(form.get("next")), status_code=303)
         set_cookie(response, request, SESSION_COOKIE, token, auth.ttl)
         clear_cookie(response, request, LOGIN_COOKIE)

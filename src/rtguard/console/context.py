@@ -34,6 +34,8 @@ class ConsoleConfig:
     agent_timeout: float = 60.0  # the coverage monitor's: an agent older than this is not reporting
     session_ttl: float = 8 * 3600.0
     session_key: bytes | None = None  # None: a random key per process (sessions end at restart)
+    login_attempts: int = 10  # failed sign-ins per client address within login_window ...
+    login_window: float = 300.0  # ... before that address is refused (429) for the rest of it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
