@@ -160,6 +160,8 @@ def test_sign_in_never_redirects_off_the_console(console_env: ConsoleEnv) -> Non
         "/console/\\evil",
         "/elsewhere",
         "/console/\r\nX: y",
+        "/console/../detector",
+        "/console/%2e%2e/detector",
     ):
         with console_env.client() as client:
             response = sign_in(client, console_env.key_id, console_env.secret, next_path=target)

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Final, Protocol
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -82,6 +82,7 @@ def safe_next(raw: str | None) -> str:
         or "\\" in raw
         or any(ord(c) < 0x20 or ord(c) == 0x7F for c in raw)
         or urlsplit(raw).netloc
+        or ".." in unquote(urlsplit(raw).path).split("/")
     ):
         return "/console/"
     return raw
