@@ -97,7 +97,7 @@ def build_console(
     hooks: FindingHooks | None = None,
     clock: Callable[[], float] = time.time,
     server_counters: ServerCounters | None = None,
-) -> Any:
+) -> SecurityHeaders:
     """The console ASGI app (mount it at ``/console``); see :func:`mount_console`."""
     auth = ConsoleAuth(
         store, TokenSigner(config.session_key or secrets.token_bytes(32)), ttl=config.session_ttl, clock=clock
