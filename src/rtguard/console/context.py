@@ -13,9 +13,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from rtguard.api.visibility import accounts_of, scope_of
 from rtguard.console import data
 from rtguard.console.auth import ConsoleAuth, ConsoleError
 from rtguard.console.session import Session
+from rtguard.store.query import Scope
 
 if TYPE_CHECKING:
     from rtguard.findings.lifecycle import FindingHooks
@@ -61,6 +63,15 @@ class PageContext:
                 404, "No detector", "This account has no detector; create one with CreateDetector."
             )
         return found
+
+    def scope(self, session: Session) -> Scope:
+        """The detectors whose findings and coverage the account sees: its own and, for an
+        administrator, its Enabled members' (the API's rule)."""
+        return scope_of(self.store, session.account_id, self.detector(session))
+
+    def accounts(self, session: Session) -> list[str]:
+        """The accounts whose agents the signed-in account sees (itself and its Enabled members)."""
+        return accounts_of(self.store, session.account_id)
 
     @staticmethod
     def frame(session: Session, nav: str, title: str) -> dict[str, Any]:

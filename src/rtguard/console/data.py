@@ -17,7 +17,7 @@ from typing import Any, Final, Protocol
 from rtguard.console.auth import ConsoleError
 from rtguard.store.base import DEFAULT_SORT, Store
 from rtguard.store.coverage import AgentRecord
-from rtguard.store.query import Condition, InvalidPageTokenError, Op
+from rtguard.store.query import Condition, InvalidPageTokenError, Op, Scope
 
 __all__ = [
     "PAGE_SIZE",
@@ -155,7 +155,12 @@ class FindingsPage:
 
 
 def findings_page(
-    store: Store, detector_id: str, conditions: Sequence[Condition], *, token: str = "", size: int = PAGE_SIZE
+    store: Store,
+    detector_id: Scope,
+    conditions: Sequence[Condition],
+    *,
+    token: str = "",
+    size: int = PAGE_SIZE,
 ) -> FindingsPage:
     """The findings matching ``conditions``, newest first, one page.
 
@@ -170,7 +175,7 @@ def findings_page(
     return FindingsPage(findings=docs, next_token=page.next_token)
 
 
-def one_finding(store: Store, detector_id: str, finding_id: str) -> dict[str, Any]:
+def one_finding(store: Store, detector_id: Scope, finding_id: str) -> dict[str, Any]:
     """One finding of the detector.
 
     Raises:

@@ -33,7 +33,7 @@ def add_finding_pages(app: FastAPI, ctx: PageContext) -> None:
     @app.get("/findings")
     def findings(request: Request) -> Response:
         session = ctx.auth.session(request)
-        det = ctx.detector(session)
+        det = ctx.scope(session)
         filters = data.parse_finding_filters(request.query_params)
         result = data.findings_page(ctx.store, det, data.finding_conditions(filters), token=filters.token)
         types = ctx.store.finding_statistics(det, [], GroupBy.FINDING_TYPE, max_results=100)
@@ -56,7 +56,7 @@ def add_finding_pages(app: FastAPI, ctx: PageContext) -> None:
     @app.get("/finding")
     def finding(request: Request) -> Response:
         session = ctx.auth.session(request)
-        det = ctx.detector(session)
+        det = ctx.scope(session)
         doc = data.one_finding(ctx.store, det, request.query_params.get("id", ""))
         return page(
             "finding.html",
@@ -79,7 +79,7 @@ def add_finding_pages(app: FastAPI, ctx: PageContext) -> None:
 
         def run() -> None:
             det = ctx.detector(session)
-            data.one_finding(ctx.store, det, finding_id)
+            data.one_finding(ctx.store, ctx.scope(session), finding_id)
             call = Call(
                 store=ctx.store,
                 region=ctx.config.region,

@@ -10,7 +10,7 @@ count findings themselves.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -29,6 +29,7 @@ from rtguard.coverage.query import (
     page_resources,
     statistics,
 )
+from rtguard.store.query import Scope, scope_ids
 from rtguard.store.stats import GroupBy
 
 __all__ = ["add_fleet_pages"]
@@ -37,13 +38,17 @@ _ACTIVE: Final = data.STATUS_FILTERS["active"]
 _COVERAGE_SORT: Final = CoverageSort(key="COVERAGE_STATUS", descending=True)  # UNHEALTHY first
 
 
+def _coverage_docs(ctx: PageContext, scope: Scope) -> list[dict[str, Any]]:
+    return [doc for detector_id in scope_ids(scope) for doc in ctx.store.load_coverage(detector_id)]
+
+
 def add_fleet_pages(app: FastAPI, ctx: PageContext) -> None:
     """Add ``/`` (overview), ``/coverage`` and ``/agents`` to the console app."""
 
     @app.get("/")
     def overview(request: Request) -> Response:
         session = ctx.auth.session(request)
-        det = ctx.detector(session)
+        det = ctx.scope(session)
         counts = ctx.store.finding_statistics(det, list(_ACTIVE), None).get("countBySeverity", {})
         bands = {name: 0 for name, _, _ in SEVERITY_BANDS}
         for severity, n in counts.items():
@@ -57,9 +62,10 @@ def add_fleet_pages(app: FastAPI, ctx: PageContext) -> None:
         now = ctx.clock()
         agents = [
             agent_row(a, now=now, timeout=ctx.config.agent_timeout)
-            for a in ctx.store.list_agents(session.account_id)
+            for account in ctx.accounts(session)
+            for a in ctx.store.list_agents(account)
         ]
-        coverage = statistics(ctx.store.load_coverage(det), [], ["COUNT_BY_COVERAGE_STATUS"])
+        coverage = statistics(_coverage_docs(ctx, det), [], ["COUNT_BY_COVERAGE_STATUS"])
         return page(
             "overview.html",
             **ctx.frame(session, "overview", "Overview"),
@@ -80,12 +86,12 @@ def add_fleet_pages(app: FastAPI, ctx: PageContext) -> None:
     @app.get("/coverage")
     def coverage(request: Request) -> Response:
         session = ctx.auth.session(request)
-        det = ctx.detector(session)
+        det = ctx.scope(session)
         status = request.query_params.get("status", "")
         if status not in ("", "HEALTHY", "UNHEALTHY"):
             raise ConsoleError(400, "Bad request", "status must be HEALTHY or UNHEALTHY")
         filters = [CoverageFilter("COVERAGE_STATUS", (status,), None)] if status else []
-        docs = ctx.store.load_coverage(det)
+        docs = _coverage_docs(ctx, det)
         try:
             shown, _token = page_resources(docs, filters, _COVERAGE_SORT, 10_000, None)
             stats = statistics(docs, [], ["COUNT_BY_RESOURCE_TYPE", "COUNT_BY_COVERAGE_STATUS"])
@@ -108,7 +114,8 @@ def add_fleet_pages(app: FastAPI, ctx: PageContext) -> None:
         now = ctx.clock()
         rows = [
             agent_row(a, now=now, timeout=ctx.config.agent_timeout)
-            for a in ctx.store.list_agents(session.account_id)
+            for account in ctx.accounts(session)
+            for a in ctx.store.list_agents(account)
             if not wanted or a.agent_id == wanted
         ]
         return page(
