@@ -52,6 +52,7 @@ from rtguard.store.schema import (
 from rtguard.store.schema import events as event_log
 from rtguard.store.sql_lifecycle import SqlLifecycleMixin
 from rtguard.store.stats import GroupBy, count_by_severity, grouped_statistics
+from rtguard.store.usage import UsageStoreMixin
 
 __all__ = ["SqlStore"]
 
@@ -94,7 +95,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class SqlStore(SqlLifecycleMixin, CoverageStoreMixin):
+class SqlStore(SqlLifecycleMixin, CoverageStoreMixin, UsageStoreMixin):
     """The SQL implementation of :class:`~rtguard.store.base.Store` (see there for each method).
 
     Thread-safe: each call runs in its own pooled connection and transaction. Writes on SQLite take
@@ -142,6 +143,9 @@ class SqlStore(SqlLifecycleMixin, CoverageStoreMixin):
 
     def _now(self) -> str:
         return ids.iso(self._clock())
+
+    def _clock_epoch(self) -> float:
+        return self._clock().timestamp()
 
     def close(self) -> None:
         self._engine.dispose()

@@ -1,0 +1,110 @@
+"""``UsageMeter``: the imperative shell of metering. For each agent heartbeat (after coverage
+decided whether its resource is monitored) it runs the pure accrual inside one store transaction
+and counts the outcome and the credited vCPU-seconds per feature for ``/metrics``.
+
+It never raises into the heartbeat path: a store failure is counted (``errors``) and logged.
+Must not decide what is billed (``accrual``), price anything (``pricing``) or serve HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from rtguard.store.usage import Accrual, UsageCursor
+from rtguard.usage.accrual import Feature, Outcome, accrue, observe
+
+__all__ = ["UsageMeter", "UsageStore", "metering_hook"]
+
+_log = logging.getLogger(__name__)
+
+
+class UsageStore(Protocol):
+    """The store method the meter uses."""
+
+    def accrue_usage(
+        self, agent_id: str, step: Callable[[UsageCursor | None, float | None], Accrual]
+    ) -> Accrual: ...
+
+
+class UsageMeter:
+    """Meters monitored vCPU-seconds from heartbeats.
+
+    Thread-safe: :meth:`on_heartbeat` runs on request threads; the store serialises the
+    accrual per call and the counters are behind a lock.
+
+    Args:
+        store: where cursors and credits live.
+        timeout: the agent timeout in seconds (the coverage one): the most one interval credits.
+        clock: "now" in epoch seconds (tests pass a fake clock).
+    """
+
+    def __init__(
+        self, store: UsageStore, *, timeout: float = 60.0, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._store = store
+        self.timeout = timeout
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._vcpu_seconds: dict[str, float] = {f.value: 0.0 for f in Feature}
+        self._outcomes: Counter[str] = Counter()
+
+    def on_heartbeat(self, account_id: str, beat: Mapping[str, Any], *, monitored: bool) -> str:
+        """Meter one heartbeat; returns the outcome (an ``Outcome`` value, or ``"error"``)."""
+        agent_id = beat.get("agent_id")
+        if not isinstance(agent_id, str) or not agent_id or len(agent_id) > 128:
+            return self._count("bad_agent_id")
+        obs = observe(account_id, beat, monitored=monitored)
+        now = self._clock()
+        try:
+            result = self._store.accrue_usage(
+                agent_id, lambda prev, mark: accrue(prev, mark, obs, now=now, timeout=self.timeout)
+            )
+        except Exception:
+            _log.exception("usage metering failed", extra={"agent_id": agent_id[:128]})
+            return self._count("error")
+        with self._lock:
+            for credit in result.credits:
+                self._vcpu_seconds[credit.feature] = (
+                    self._vcpu_seconds.get(credit.feature, 0.0) + credit.vcpu_seconds
+                )
+        return self._count(result.outcome)
+
+    def _count(self, outcome: str) -> str:
+        with self._lock:
+            self._outcomes[outcome] += 1
+        return outcome
+
+    def vcpu_seconds(self) -> dict[str, float]:
+        """Monitored vCPU-seconds credited since start, by feature."""
+        with self._lock:
+            return dict(self._vcpu_seconds)
+
+    def outcomes(self) -> dict[str, int]:
+        """Heartbeats metered since start, by outcome (``credited``, ``duplicate``, ``error``, …)."""
+        with self._lock:
+            return dict(self._outcomes)
+
+    @staticmethod
+    def outcome_names() -> tuple[str, ...]:
+        """Every outcome the meter can count (so ``/metrics`` shows zeros too)."""
+        return (*(o.value for o in Outcome), "bad_agent_id", "error")
+
+
+HeartbeatAnswer = Callable[[str, Mapping[str, Any]], dict[str, Any]]
+
+
+def metering_hook(coverage_hook: HeartbeatAnswer, meter: UsageMeter) -> HeartbeatAnswer:
+    """A heartbeat hook that answers with ``coverage_hook`` and then meters the heartbeat as
+    monitored when that answer said ``enabled`` (monitoring on, resource not excluded)."""
+
+    def hook(account_id: str, beat: Mapping[str, Any]) -> dict[str, Any]:
+        answer = coverage_hook(account_id, beat)
+        meter.on_heartbeat(account_id, beat, monitored=answer.get("enabled") is True)
+        return answer
+
+    return hook
