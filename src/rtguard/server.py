@@ -227,7 +227,7 @@ def _usage_metrics(meter: UsageMeter) -> list[str]:
     lines = ["# HELP rtguard_monitored_vcpu_seconds_total Monitored vCPU-seconds metered, by usage feature.",
              "# TYPE rtguard_monitored_vcpu_seconds_total counter"]  # fmt: skip
     for feature, seconds in sorted(meter.vcpu_seconds().items()):
-        lines.append(f'rtguard_monitored_vcpu_seconds_total{{feature="{_label(feature)}"}} {seconds:.3f}')
+        lines.append(f'rtguard_monitored_vcpu_seconds_total{{feature="{_label(feature)}"}} {seconds:.6f}')
     lines += ["# HELP rtguard_usage_heartbeats_total Heartbeats seen by usage metering, by outcome.",
               "# TYPE rtguard_usage_heartbeats_total counter"]  # fmt: skip
     counts = meter.outcomes()

@@ -21,6 +21,7 @@ from rtguard.api.ops_filters import FILTER_OPERATIONS
 from rtguard.api.ops_lifecycle import LIFECYCLE_OPERATIONS
 from rtguard.api.ops_lists import LIST_OPERATIONS
 from rtguard.api.ops_publishing import PUBLISHING_OPERATIONS
+from rtguard.api.ops_usage import USAGE_OPERATIONS
 from rtguard.store.base import DEFAULT_SORT, Store
 from rtguard.store.query import InvalidPageTokenError, sort_docs
 from rtguard.store.stats import GroupBy
@@ -165,4 +166,5 @@ IMPLEMENTED: Final[Mapping[str, Handler]] = {
     **LIST_OPERATIONS,
     **DETECTOR_OPERATIONS,
     **PUBLISHING_OPERATIONS,
+    **USAGE_OPERATIONS,
 }
