@@ -134,6 +134,9 @@ def _parser() -> argparse.ArgumentParser:
     from rtguard.ecs.cli import add_parser as _add_ecs_parser
 
     _add_ecs_parser(sub)
+    from rtguard.usage.cli import add_parser as _add_usage_parser
+
+    _add_usage_parser(sub)
     # `intel` parses its own arguments when it runs: its module pulls in feed parsing and an
     # HTTP client, which the agent (sharing this entry point) must not load.
     i = sub.add_parser("intel", help="threat-intelligence feeds (see docs/threat-intel.md)", add_help=False)
@@ -255,6 +258,12 @@ def _run_ecs(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _run_usage(args: argparse.Namespace) -> int:
+    from rtguard.usage.cli import run
+
+    return run(args)
+
+
 def _run_intel(args: argparse.Namespace) -> int:
     from rtguard.intel.cli import add_parser, run
 
@@ -279,6 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rules": _run_rules,
         "ecs": _run_ecs,
         "intel": _run_intel,
+        "usage": _run_usage,
     }
     try:
         return handlers[args.command](args)
