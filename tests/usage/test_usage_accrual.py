@@ -219,8 +219,23 @@ def test_bad_agent_id_and_store_failure_are_counted(env: Any) -> None:
         def accrue_usage(self, agent_id: str, step: Any) -> Any:
             raise RuntimeError("disk full")
 
+        def prune_usage(self, *, cursors_before: float, hours_before: float) -> tuple[int, int]:
+            raise RuntimeError("disk full")
+
     broken = UsageMeter(Broken(), clock=clock)
     assert broken.on_heartbeat(ACCOUNT, host(), monitored=True) == "error"
     assert broken.outcomes() == {"error": 1}
     assert set(broken.outcomes()) <= set(UsageMeter.outcome_names())
     assert {o.value for o in Outcome} <= set(UsageMeter.outcome_names())
+
+
+def test_old_cursors_and_hours_are_pruned_hourly(env: Any) -> None:
+    store, meter, clock = env
+    beat_every(meter, clock, host("old", vcpus=1, instance="i-0old"), [T0, T0 + 5])
+    beat_every(meter, clock, host("new", vcpus=1, instance="i-0new"), [T0 + 91 * 86400, T0 + 91 * 86400 + 5])
+    # The first heartbeat 91 days later pruned: i-0old's hour (older than 90 days) and its cursor.
+    assert set(totals(store)) == {("EC2_RUNTIME_MONITORING", "i-0new")}
+    assert beat_every(meter, clock, host("old", vcpus=1, instance="i-0old"), [T0 + 91 * 86400 + 10]) == [
+        "first_heartbeat"
+    ]
+    assert store.trial_starts(ACCOUNT) == {"EC2_RUNTIME_MONITORING": T0}  # trials are never forgotten

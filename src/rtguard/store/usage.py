@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy import Connection, Row, delete, insert, select
 
 from rtguard.store.schema_usage import usage_agents, usage_hours, usage_resources, usage_trials
 
@@ -221,6 +221,20 @@ class UsageStoreMixin:
             conn.execute(
                 insert(usage_trials).values(account_id=account_id, feature=feature, started_ms=_ms(at))
             )
+
+    def prune_usage(self, *, cursors_before: float, hours_before: float) -> tuple[int, int]:
+        """Forget agent cursors and resource watermarks not advanced since ``cursors_before``
+        and hourly usage older than ``hours_before`` (epoch seconds). Trial starts are kept
+        forever. Returns (cursors, hours) deleted."""
+        with self._write() as conn:
+            gone = conn.execute(
+                delete(usage_agents).where(usage_agents.c.server_ms < _ms(cursors_before))
+            ).rowcount
+            conn.execute(
+                delete(usage_resources).where(usage_resources.c.credited_until_ms < _ms(cursors_before))
+            )
+            old = conn.execute(delete(usage_hours).where(usage_hours.c.hour_ms < _ms(hours_before))).rowcount
+        return int(gone), int(old)
 
     def usage_rows(self, account_ids: Sequence[str], since: float) -> list[UsageRow]:
         """Usage of ``account_ids`` in hours that end after ``since`` (epoch seconds), in key order."""

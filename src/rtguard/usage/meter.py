@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from rtguard.store.usage import Accrual, UsageCursor
 from rtguard.usage.accrual import Feature, Outcome, accrue, observe
@@ -21,14 +21,19 @@ from rtguard.usage.accrual import Feature, Outcome, accrue, observe
 __all__ = ["UsageMeter", "UsageStore", "metering_hook"]
 
 _log = logging.getLogger(__name__)
+PRUNE_EVERY: Final = 3600.0  # seconds between prunes of old cursors and hours
+CURSOR_TTL: Final = 24 * 3600.0  # a cursor this old can only credit nothing (timeout ≪ a day)
+KEEP_HOURS: Final = 90 * 24 * 3600.0  # hourly usage kept 90 days (the API reads 30)
 
 
 class UsageStore(Protocol):
-    """The store method the meter uses."""
+    """The store methods the meter uses."""
 
     def accrue_usage(
         self, agent_id: str, step: Callable[[UsageCursor | None, float | None], Accrual]
     ) -> Accrual: ...
+
+    def prune_usage(self, *, cursors_before: float, hours_before: float) -> tuple[int, int]: ...
 
 
 class UsageMeter:
@@ -52,6 +57,7 @@ class UsageMeter:
         self._lock = threading.Lock()
         self._vcpu_seconds: dict[str, float] = {f.value: 0.0 for f in Feature}
         self._outcomes: Counter[str] = Counter()
+        self._pruned_at: float | None = None
 
     def on_heartbeat(self, account_id: str, beat: Mapping[str, Any], *, monitored: bool) -> str:
         """Meter one heartbeat; returns the outcome (an ``Outcome`` value, or ``"error"``)."""
@@ -67,12 +73,26 @@ class UsageMeter:
         except Exception:
             _log.exception("usage metering failed", extra={"agent_id": agent_id[:128]})
             return self._count("error")
+        self._maybe_prune(now)
         with self._lock:
             for credit in result.credits:
                 self._vcpu_seconds[credit.feature] = (
                     self._vcpu_seconds.get(credit.feature, 0.0) + credit.vcpu_seconds
                 )
         return self._count(result.outcome)
+
+    def _maybe_prune(self, now: float) -> None:
+        with self._lock:
+            due = self._pruned_at is None or abs(now - self._pruned_at) >= PRUNE_EVERY
+            if due:
+                self._pruned_at = now
+        if not due:
+            return
+        try:
+            self._store.prune_usage(cursors_before=now - CURSOR_TTL, hours_before=now - KEEP_HOURS)
+        except Exception:
+            self._count("prune_error")
+            _log.exception("usage pruning failed")
 
     def _count(self, outcome: str) -> str:
         with self._lock:
@@ -92,7 +112,7 @@ class UsageMeter:
     @staticmethod
     def outcome_names() -> tuple[str, ...]:
         """Every outcome the meter can count (so ``/metrics`` shows zeros too)."""
-        return (*(o.value for o in Outcome), "bad_agent_id", "error")
+        return (*(o.value for o in Outcome), "bad_agent_id", "error", "prune_error")
 
 
 HeartbeatAnswer = Callable[[str, Mapping[str, Any]], dict[str, Any]]
