@@ -155,6 +155,17 @@ def test_duplicate_heartbeat_is_idempotent(env: Any) -> None:
     assert totals(store)[("EC2_RUNTIME_MONITORING", "i-0aaa")] == pytest.approx(10 * 4)
 
 
+def test_duplicate_with_sub_millisecond_agent_time(env: Any) -> None:
+    store, meter, clock = env
+    beat = host(vcpus=1)
+    for now, agent_time in ((T0, 1_764_388_800.1234567), (T0 + 5, 1_764_388_805.4567891)):
+        clock.now = now
+        meter.on_heartbeat(ACCOUNT, {**beat, "time": agent_time}, monitored=True)
+    clock.now = T0 + 6  # the real agent's float time, delivered again: the store kept milliseconds
+    assert meter.on_heartbeat(ACCOUNT, {**beat, "time": 1_764_388_805.4567891}, monitored=True) == "duplicate"
+    assert totals(store)[("EC2_RUNTIME_MONITORING", "i-0aaa")] == pytest.approx(5)
+
+
 def test_server_clock_going_backwards_credits_nothing_and_restarts(env: Any) -> None:
     store, meter, clock = env
     outcomes = []

@@ -170,9 +170,11 @@ def accrue(
     if prev is None:
         return Accrual(outcome=Outcome.FIRST, cursor=cursor, trial=trial)
     if obs.agent_time is not None and prev.agent_time is not None:
-        if obs.agent_time == prev.agent_time:
+        # Compared in whole milliseconds: the store keeps the agent's time to the millisecond.
+        this, last = round(obs.agent_time * 1000), round(prev.agent_time * 1000)
+        if this == last:
             return Accrual(outcome=Outcome.DUPLICATE)
-        if obs.agent_time < prev.agent_time:
+        if this < last:
             return Accrual(outcome=Outcome.AGENT_CLOCK_BACKWARDS, cursor=cursor, trial=trial)
     if now < prev.server_time:
         # The resource's watermark is in the server's "future" too: bring it back to now, or
