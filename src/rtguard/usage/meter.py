@@ -13,10 +13,11 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, Final, Protocol
 
 from rtguard.store.usage import Accrual, UsageCursor
-from rtguard.usage.accrual import Feature, Outcome, accrue, observe
+from rtguard.usage.accrual import Feature, Observation, Outcome, accrue, observe
 
 __all__ = ["UsageMeter", "UsageStore", "metering_hook"]
 
@@ -58,6 +59,7 @@ class UsageMeter:
         self._vcpu_seconds: dict[str, float] = {f.value: 0.0 for f in Feature}
         self._outcomes: Counter[str] = Counter()
         self._pruned_at: float | None = None
+        self._trials: set[tuple[str, str]] = set()  # (account, feature) whose trial is saved
 
     def on_heartbeat(self, account_id: str, beat: Mapping[str, Any], *, monitored: bool) -> str:
         """Meter one heartbeat; returns the outcome (an ``Outcome`` value, or ``"error"``)."""
@@ -67,19 +69,26 @@ class UsageMeter:
         obs = observe(account_id, beat, monitored=monitored)
         now = self._clock()
         try:
-            result = self._store.accrue_usage(
-                agent_id, lambda prev, mark: accrue(prev, mark, obs, now=now, timeout=self.timeout)
-            )
+            result = self._store.accrue_usage(agent_id, lambda prev, mark: self._step(prev, mark, obs, now))
         except Exception:
             _log.exception("usage metering failed", extra={"agent_id": agent_id[:128]})
             return self._count("error")
         self._maybe_prune(now)
         with self._lock:
+            if result.trial is not None:
+                self._trials.add(result.trial[:2])
             for credit in result.credits:
                 self._vcpu_seconds[credit.feature] = (
                     self._vcpu_seconds.get(credit.feature, 0.0) + credit.vcpu_seconds
                 )
         return self._count(result.outcome)
+
+    def _step(self, prev: UsageCursor | None, mark: float | None, obs: Observation, now: float) -> Accrual:
+        result = accrue(prev, mark, obs, now=now, timeout=self.timeout)
+        with self._lock:
+            known = result.trial is not None and result.trial[:2] in self._trials
+        # A trial already saved needs no look-up in the store (one query less per heartbeat).
+        return replace(result, trial=None) if known else result
 
     def _maybe_prune(self, now: float) -> None:
         with self._lock:
