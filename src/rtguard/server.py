@@ -235,6 +235,9 @@ def _usage_metrics(meter: UsageMeter) -> list[str]:
         lines.append(
             f'rtguard_usage_heartbeats_total{{outcome="{_label(outcome)}"}} {counts.get(outcome, 0)}'
         )
+    lines += ["# HELP rtguard_usage_prune_errors_total Failed clean-ups of old usage rows.",
+              "# TYPE rtguard_usage_prune_errors_total counter",
+              f"rtguard_usage_prune_errors_total {meter.prune_errors}"]  # fmt: skip
     return lines
 
 

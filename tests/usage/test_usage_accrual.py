@@ -240,6 +240,22 @@ def test_bad_agent_id_and_store_failure_are_counted(env: Any) -> None:
     assert {o.value for o in Outcome} <= set(UsageMeter.outcome_names())
 
 
+def test_a_failed_prune_is_counted_and_metering_goes_on(env: Any) -> None:
+    store, _meter, clock = env
+
+    class PruneFails:
+        def accrue_usage(self, agent_id: str, step: Any) -> Any:
+            return store.accrue_usage(agent_id, step)
+
+        def prune_usage(self, *, cursors_before: float, hours_before: float) -> tuple[int, int]:
+            raise RuntimeError("database is locked")
+
+    meter = UsageMeter(PruneFails(), clock=clock)
+    assert beat_every(meter, clock, host(vcpus=1), [T0, T0 + 5]) == ["first_heartbeat", "credited"]
+    assert meter.prune_errors == 1  # tried once (at most hourly), failed, counted
+    assert totals(store) == {("EC2_RUNTIME_MONITORING", "i-0aaa"): pytest.approx(5)}
+
+
 def test_old_cursors_and_hours_are_pruned_hourly(env: Any) -> None:
     store, meter, clock = env
     beat_every(meter, clock, host("old", vcpus=1, instance="i-0old"), [T0, T0 + 5])

@@ -2,7 +2,8 @@
 decided whether its resource is monitored) it runs the pure accrual inside one store transaction
 and counts the outcome and the credited vCPU-seconds per feature for ``/metrics``.
 
-It never raises into the heartbeat path: a store failure is counted (``errors``) and logged.
+It never raises into the heartbeat path: a store failure is counted (outcome ``error``, or
+``prune_errors`` for the hourly clean-up) and logged.
 Must not decide what is billed (``accrual``), price anything (``pricing``) or serve HTTP.
 """
 
@@ -60,6 +61,7 @@ class UsageMeter:
         self._outcomes: Counter[str] = Counter()
         self._pruned_at: float | None = None
         self._trials: set[tuple[str, str]] = set()  # (account, feature) whose trial is saved
+        self.prune_errors = 0
 
     def on_heartbeat(self, account_id: str, beat: Mapping[str, Any], *, monitored: bool) -> str:
         """Meter one heartbeat; returns the outcome (an ``Outcome`` value, or ``"error"``)."""
@@ -100,7 +102,8 @@ class UsageMeter:
         try:
             self._store.prune_usage(cursors_before=now - CURSOR_TTL, hours_before=now - KEEP_HOURS)
         except Exception:
-            self._count("prune_error")
+            with self._lock:
+                self.prune_errors += 1
             _log.exception("usage pruning failed")
 
     def _count(self, outcome: str) -> str:
@@ -121,7 +124,7 @@ class UsageMeter:
     @staticmethod
     def outcome_names() -> tuple[str, ...]:
         """Every outcome the meter can count (so ``/metrics`` shows zeros too)."""
-        return (*(o.value for o in Outcome), "bad_agent_id", "error", "prune_error")
+        return (*(o.value for o in Outcome), "bad_agent_id", "error")
 
 
 HeartbeatAnswer = Callable[[str, Mapping[str, Any]], dict[str, Any]]
