@@ -134,6 +134,9 @@ def _parser() -> argparse.ArgumentParser:
     from rtguard.ecs.cli import add_parser as _add_ecs_parser
 
     _add_ecs_parser(sub)
+    from rtguard.orgs.cli import add_parser as _add_accounts_parser
+
+    _add_accounts_parser(sub)
     from rtguard.usage.cli import add_parser as _add_usage_parser
 
     _add_usage_parser(sub)
@@ -258,6 +261,12 @@ def _run_ecs(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _run_accounts(args: argparse.Namespace) -> int:
+    from rtguard.orgs.cli import run
+
+    return run(args)
+
+
 def _run_usage(args: argparse.Namespace) -> int:
     from rtguard.usage.cli import run
 
@@ -287,6 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": _run_demo,
         "rules": _run_rules,
         "ecs": _run_ecs,
+        "accounts": _run_accounts,
         "intel": _run_intel,
         "usage": _run_usage,
     }

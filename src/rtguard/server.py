@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ from rtguard.ingest.inventory import build_inventory_router
 from rtguard.ingest.routes import AgentRegistry, build_ingest_router
 from rtguard.intel.feed import FeedError, load_feed
 from rtguard.intel.view import StoreIntelProvider
+from rtguard.orgs.service import ensure_organization
 from rtguard.store.sqlite import SqlStore
 from rtguard.usage.meter import UsageMeter, metering_hook
 from rtguard.worker import DetectionWorker, FindingListener
@@ -125,7 +127,7 @@ def bootstrap(store: SqlStore, config: ServerConfig) -> Credentials:
         if store.lookup_secret(cred.aws_access_key_id) is not None:
             if cred.endpoint_url != config.endpoint_url:
                 cred.endpoint_url = config.endpoint_url
-                _write_credentials(path, cred)
+                write_credentials(path, cred)
             return cred
         _log.warning("credentials file does not match the store; creating new credentials")
     account_id = str(secrets.randbelow(9 * 10**11) + 10**11)
@@ -142,11 +144,12 @@ def bootstrap(store: SqlStore, config: ServerConfig) -> Credentials:
         aws_secret_access_key=secret,
         agent_token=token,
     )
-    _write_credentials(path, cred)
+    write_credentials(path, cred)
     return cred
 
 
-def _write_credentials(path: Path, cred: Credentials) -> None:
+def write_credentials(path: Path, cred: Credentials) -> None:
+    """Write a credentials file atomically, readable by its owner only (mode 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -259,6 +262,7 @@ def build_server(config: ServerConfig, listeners: tuple[FindingListener, ...] = 
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = SqlStore(config.resolved_store_url())
     cred = bootstrap(store, config)
+    ensure_organization(store, cred.account_id, int(time.time() * 1000))
     engine, result = build_engine(config.rule_paths, detectors=_detectors(config.intel_dirs))
     if result.errors:
         raise SystemExit("rule files have errors:\n" + format_load_result(result, warnings=False))

@@ -23,10 +23,10 @@ from .conftest import ACCOUNT, NO_RETRY, REGION, ApiEnv
 @pytest.mark.parametrize(
     ("operation", "kwargs"),
     [
-        ("list_members", {"DetectorId": "DET"}),
+        ("describe_malware_scans", {"DetectorId": "DET"}),
         ("get_malware_scan_settings", {"DetectorId": "DET"}),
-        ("list_invitations", {}),
-        ("list_organization_admin_accounts", {}),
+        ("list_malware_protection_plans", {}),
+        ("get_malware_protection_plan", {"MalwareProtectionPlanId": "plan"}),
         ("list_tags_for_resource", {"ResourceArn": f"arn:aws:guardduty:{REGION}:{ACCOUNT}:detector/DET"}),
     ],
 )

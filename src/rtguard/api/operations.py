@@ -20,8 +20,11 @@ from rtguard.api.ops_detectors import DETECTOR_OPERATIONS
 from rtguard.api.ops_filters import FILTER_OPERATIONS
 from rtguard.api.ops_lifecycle import LIFECYCLE_OPERATIONS
 from rtguard.api.ops_lists import LIST_OPERATIONS
+from rtguard.api.ops_members import MEMBER_OPERATIONS
+from rtguard.api.ops_org import ORG_OPERATIONS
 from rtguard.api.ops_publishing import PUBLISHING_OPERATIONS
 from rtguard.api.ops_usage import USAGE_OPERATIONS
+from rtguard.api.visibility import finding_scope
 from rtguard.store.base import DEFAULT_SORT, Store
 from rtguard.store.query import InvalidPageTokenError, sort_docs
 from rtguard.store.stats import GroupBy
@@ -95,7 +98,9 @@ def list_findings(call: Call) -> dict[str, Any]:
     if token is not None and not isinstance(token, str):
         raise BadRequestError("nextToken must be a string")
     try:
-        page = call.store.query_findings(detector_id, conditions, sort, limit, token or None)
+        page = call.store.query_findings(
+            finding_scope(call, detector_id), conditions, sort, limit, token or None
+        )
     except InvalidPageTokenError as exc:
         raise BadRequestError(str(exc)) from exc
     body: dict[str, Any] = {"findingIds": page.ids}
@@ -112,7 +117,7 @@ def get_findings(call: Call) -> dict[str, Any]:
         raise BadRequestError("findingIds must be a list of finding id strings")
     if len(ids) > _MAX_FINDING_IDS:
         raise BadRequestError(f"findingIds has {len(ids)} ids; at most {_MAX_FINDING_IDS} are allowed")
-    docs = call.store.get_findings(detector_id, ids)
+    docs = call.store.get_findings(finding_scope(call, detector_id), ids)
     raw_sort = call.body.get("sortCriteria")
     if raw_sort is not None:
         docs = [dict(d) for d in sort_docs(docs, parse_sort(raw_sort, DEFAULT_SORT))]
@@ -142,14 +147,15 @@ def get_findings_statistics(call: Call) -> dict[str, Any]:
             raise BadRequestError("findingStatisticTypes must only contain COUNT_BY_SEVERITY")
         if not types:
             return {"findingStatistics": {}}
-        stats = call.store.finding_statistics(detector_id, conditions, None)
+        stats = call.store.finding_statistics(finding_scope(call, detector_id), conditions, None)
         return {"findingStatistics": stats}
     order = call.body.get("orderBy", "DESC")
     if order not in ("ASC", "DESC"):
         raise BadRequestError("orderBy must be ASC or DESC")
     limit = parse_max_results(call.body.get("maxResults"), default=25, upper=100)
+    scope = finding_scope(call, detector_id)
     stats = call.store.finding_statistics(
-        detector_id, conditions, _group_by(group), descending=order == "DESC", max_results=limit
+        scope, conditions, _group_by(group), descending=order == "DESC", max_results=limit
     )
     return {"findingStatistics": stats}
 
@@ -166,5 +172,7 @@ IMPLEMENTED: Final[Mapping[str, Handler]] = {
     **LIST_OPERATIONS,
     **DETECTOR_OPERATIONS,
     **PUBLISHING_OPERATIONS,
+    **MEMBER_OPERATIONS,
+    **ORG_OPERATIONS,
     **USAGE_OPERATIONS,
 }

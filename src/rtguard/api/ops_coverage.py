@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from rtguard.api.criteria import parse_max_results
 from rtguard.api.errors import BadRequestError
+from rtguard.api.visibility import finding_scope
 from rtguard.coverage.query import CoverageQueryError, page_resources, parse_filters, parse_sort, statistics
 from rtguard.store.coverage import CoverageReader
 
@@ -31,7 +32,10 @@ def _coverage(call: Call) -> list[dict[str, Any]]:
         raise BadRequestError(_NOT_OWNED)
     if not isinstance(call.store, CoverageReader):
         raise BadRequestError("this rtguard store does not keep coverage")
-    return call.store.load_coverage(detector_id)
+    scope = finding_scope(call, detector_id)
+    if isinstance(scope, str):
+        return call.store.load_coverage(detector_id)
+    return [doc for one in scope for doc in call.store.load_coverage(one)]
 
 
 def _wire(doc: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,40 +9,43 @@ other than through the store and the findings hooks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from rtguard.api.errors import BadRequestError
 from rtguard.api.ops_common import NOT_OWNED, enum_value, require_detector, tags_of
 from rtguard.findings.publish import FREQUENCIES
+from rtguard.model.features import merge_features
+from rtguard.orgs.service import org_managed
 from rtguard.store.lifecycle import DetectorChanges
 
 if TYPE_CHECKING:
     from rtguard.api.operations import Call, Handler
 
-__all__ = ["DETECTOR_OPERATIONS", "merge_features"]
+__all__ = ["ADDITIONAL", "DETECTOR_OPERATIONS", "RUNTIME_FEATURES", "feature_requests"]
 
-_RUNTIME_FEATURES: Final = ("RUNTIME_MONITORING", "EKS_RUNTIME_MONITORING")
-_ADDITIONAL: Final = ("EKS_ADDON_MANAGEMENT", "ECS_FARGATE_AGENT_MANAGEMENT", "EC2_AGENT_MANAGEMENT")
+RUNTIME_FEATURES: Final = ("RUNTIME_MONITORING", "EKS_RUNTIME_MONITORING")
+ADDITIONAL: Final = ("EKS_ADDON_MANAGEMENT", "ECS_FARGATE_AGENT_MANAGEMENT", "EC2_AGENT_MANAGEMENT")
 _STATUSES: Final = ("ENABLED", "DISABLED")
 _FREQUENCIES: Final = tuple(FREQUENCIES)
 
 
-def _feature_requests(raw: Any) -> list[dict[str, Any]]:
+def feature_requests(raw: Any) -> list[dict[str, Any]]:
+    """Validated ``features`` requests ({name, status, additionalConfiguration}) of an update."""
     if raw is None:
         return []
     if not isinstance(raw, list) or not all(isinstance(f, dict) for f in raw):
         raise BadRequestError("features must be a list of feature configurations")
     names = [f.get("name") for f in raw]
-    if all(n in names for n in _RUNTIME_FEATURES):
+    if all(n in names for n in RUNTIME_FEATURES):
         raise BadRequestError(
             "RUNTIME_MONITORING and EKS_RUNTIME_MONITORING cannot both be specified; use RUNTIME_MONITORING"
         )
     out: list[dict[str, Any]] = []
     for feature in raw:
         name = feature.get("name")
-        if name not in _RUNTIME_FEATURES:
+        if name not in RUNTIME_FEATURES:
             raise BadRequestError(
                 f"feature {str(name)[:64]!r} is not supported by rtguard; it provides RUNTIME_MONITORING"
             )
@@ -50,42 +53,13 @@ def _feature_requests(raw: Any) -> list[dict[str, Any]]:
         if not isinstance(extra, list) or not all(isinstance(e, dict) for e in extra):
             raise BadRequestError("additionalConfiguration must be a list of {name, status}")
         for item in extra:
-            enum_value(item.get("name"), "additionalConfiguration name", _ADDITIONAL)
+            enum_value(item.get("name"), "additionalConfiguration name", ADDITIONAL)
             enum_value(item.get("status"), "additionalConfiguration status", _STATUSES)
         status = feature.get("status")
         if status is not None:
             enum_value(status, "feature status", _STATUSES)
         out.append({"name": name, "status": status, "additionalConfiguration": extra})
     return out
-
-
-def merge_features(
-    current: Sequence[Mapping[str, Any]], requests: Sequence[Mapping[str, Any]], now: float
-) -> list[dict[str, Any]]:
-    """The detector's feature list after applying ``requests`` (GetDetector's wire shape).
-
-    The legacy EKS_RUNTIME_MONITORING name updates the RUNTIME_MONITORING entry. Changed entries
-    get ``updatedAt = now`` (epoch seconds); entries and configurations not named are kept.
-    """
-    merged = [dict(f) for f in current]
-    for request in requests:
-        entry = next((f for f in merged if f.get("name") == "RUNTIME_MONITORING"), None)
-        if entry is None:
-            entry = {"name": "RUNTIME_MONITORING", "status": "DISABLED", "additionalConfiguration": []}
-            merged.append(entry)
-        if request.get("status") is not None:
-            entry["status"] = request["status"]
-        entry["updatedAt"] = now
-        configs = [dict(c) for c in entry.get("additionalConfiguration", [])]
-        for item in request.get("additionalConfiguration", []):
-            config = next((c for c in configs if c.get("name") == item["name"]), None)
-            if config is None:
-                config = {"name": item["name"]}
-                configs.append(config)
-            config["status"] = item["status"]
-            config["updatedAt"] = now
-        entry["additionalConfiguration"] = configs
-    return merged
 
 
 def _frequency(raw: Any) -> str | None:
@@ -110,7 +84,7 @@ def create_detector(call: Call) -> dict[str, Any]:
     unless ``features`` turns it on."""
     status = _enable(call.body.get("enable"), required=True)
     frequency = _frequency(call.body.get("findingPublishingFrequency")) or "SIX_HOURS"
-    requests = _feature_requests(call.body.get("features"))
+    requests = feature_requests(call.body.get("features"))
     _reject_data_sources(call.body.get("dataSources"))
     tags = tags_of(call.body.get("tags"))
     if call.store.list_detectors(call.account_id):
@@ -136,9 +110,14 @@ def update_detector(call: Call) -> dict[str, Any]:
     detector_id = require_detector(call)
     status = _enable(call.body.get("enable"), required=False)
     frequency = _frequency(call.body.get("findingPublishingFrequency"))
-    requests = _feature_requests(call.body.get("features"))
+    requests = feature_requests(call.body.get("features"))
     _reject_data_sources(call.body.get("dataSources"))
     features = None
+    if requests and org_managed(call.store, call.account_id) is not None:
+        raise BadRequestError(
+            "The request is rejected because a GuardDuty member account can't modify this configuration: "
+            "the organization's delegated administrator manages its features."
+        )
     if requests:
         current = call.store.get_detector(call.account_id, detector_id) or {}
         features = merge_features(current.get("features", []), requests, datetime.now(UTC).timestamp())

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from rtguard.api.errors import BadRequestError
 from rtguard.api.ops_common import enum_value, finding_ids, require_detector
+from rtguard.api.visibility import finding_scope
 from rtguard.findings.samples import ALL_TYPES, build_sample
 from rtguard.store import ids
+from rtguard.store.org_types import ASSOCIATED
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -25,12 +27,18 @@ __all__ = ["LIFECYCLE_OPERATIONS"]
 _FEEDBACK: Final = ("USEFUL", "NOT_USEFUL")
 _MAX_COMMENT: Final = 4096
 _MAX_TYPES: Final = 50
+_MEMBER_ARCHIVE: Final = (
+    "The request is rejected because member accounts don't have permission to archive findings from "
+    "their accounts; the administrator account archives them."
+)
 
 
 def _set_archived(call: Call, archived: bool) -> dict[str, Any]:
     detector_id = require_detector(call)
     wanted = finding_ids(call.body.get("findingIds"))
-    call.store.set_archived(detector_id, wanted, archived)
+    if any(m.status in ASSOCIATED for m in call.store.memberships(call.account_id)):
+        raise BadRequestError(_MEMBER_ARCHIVE)
+    call.store.set_archived(finding_scope(call, detector_id), wanted, archived)
     return {}
 
 
@@ -55,7 +63,7 @@ def update_findings_feedback(call: Call) -> dict[str, Any]:
     comments = call.body.get("comments")
     if comments is not None and (not isinstance(comments, str) or len(comments) > _MAX_COMMENT):
         raise BadRequestError(f"comments must be a string of at most {_MAX_COMMENT} characters")
-    call.store.set_feedback(detector_id, wanted, feedback)
+    call.store.set_feedback(finding_scope(call, detector_id), wanted, feedback)
     return {}
 
 

@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, NamedTuple, Protocol
 
 from rtguard.store.lifecycle import LifecycleStore
-from rtguard.store.query import Condition, FindingPage, SortSpec
+from rtguard.store.org_types import OrganizationStore
+from rtguard.store.query import Condition, FindingPage, Scope, SortSpec
 from rtguard.store.stats import GroupBy
 
 __all__ = ["DEFAULT_SORT", "EventRow", "Store", "StoreError", "UnknownAccountError"]
@@ -43,7 +44,7 @@ class UnknownAccountError(StoreError):
     """The account id is not known to the store."""
 
 
-class Store(LifecycleStore, Protocol):
+class Store(LifecycleStore, OrganizationStore, Protocol):
     """Durable state of an rtguard server.
 
     Every method is safe to call concurrently from several threads of one process (each call is
@@ -157,14 +158,14 @@ class Store(LifecycleStore, Protocol):
         """
         ...
 
-    def get_findings(self, detector_id: str, finding_ids: Sequence[str]) -> list[dict[str, Any]]:
+    def get_findings(self, detector_id: Scope, finding_ids: Sequence[str]) -> list[dict[str, Any]]:
         """The documents of the given ids in request order; unknown ids are left out (so an empty
         list means none of them exist in this detector)."""
         ...
 
     def query_findings(
         self,
-        detector_id: str,
+        detector_id: Scope,
         conditions: Sequence[Condition],
         sort: SortSpec | None,
         max_results: int,
@@ -180,7 +181,7 @@ class Store(LifecycleStore, Protocol):
 
     def finding_statistics(
         self,
-        detector_id: str,
+        detector_id: Scope,
         conditions: Sequence[Condition],
         group_by: GroupBy | None,
         descending: bool = True,

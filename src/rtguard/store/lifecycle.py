@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from rtguard.store.query import Scope
 
 __all__ = [
     "DestinationRecord",
@@ -109,11 +112,11 @@ class LifecycleStore(Protocol):
 
     # -- findings ----------------------------------------------------------------------------------
 
-    def set_archived(self, detector_id: str, finding_ids: Sequence[str], archived: bool) -> int:
+    def set_archived(self, detector_id: Scope, finding_ids: Sequence[str], archived: bool) -> int:
         """Set ``service.archived`` on the given findings; returns how many exist."""
         ...
 
-    def set_feedback(self, detector_id: str, finding_ids: Sequence[str], feedback: str) -> int:
+    def set_feedback(self, detector_id: Scope, finding_ids: Sequence[str], feedback: str) -> int:
         """Set ``service.userFeedback`` on the given findings; returns how many exist."""
         ...
 

@@ -27,17 +27,34 @@ __all__ = [
     "FindingPage",
     "InvalidPageTokenError",
     "Op",
+    "Scope",
     "SortSpec",
     "decode_token",
     "encode_token",
     "iso_to_ms",
     "matches",
     "page_after",
+    "scope_ids",
+    "scope_key",
     "sort_docs",
     "sort_key",
     "values_at",
     "wildcard",
 ]
+
+Scope = str | tuple[str, ...]
+"""The detectors a finding query covers: one detector id, or several (an administrator's view of its
+own detector and its members')."""
+
+
+def scope_ids(scope: Scope) -> tuple[str, ...]:
+    """The detector ids of a scope."""
+    return (scope,) if isinstance(scope, str) else scope
+
+
+def scope_key(scope: Scope) -> str:
+    """The scope as one string, for page-token fingerprints (a token is only valid for its scope)."""
+    return ",".join(sorted(scope_ids(scope)))
 
 
 class Op(StrEnum):

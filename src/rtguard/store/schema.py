@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    ColumnElement,
     Connection,
     Float,
     ForeignKey,
@@ -27,10 +28,12 @@ from sqlalchemy import (
     select,
 )
 
+from rtguard.store.query import Scope, scope_ids
 from rtguard.store.schema_coverage import create_coverage_tables
+from rtguard.store.schema_org import create_org_tables
 from rtguard.store.schema_usage import create_usage_tables
 
-__all__ = ["SCHEMA_VERSION", "metadata", "migrate"]
+__all__ = ["SCHEMA_VERSION", "in_scope", "metadata", "migrate"]
 
 metadata = MetaData()
 
@@ -198,9 +201,16 @@ MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (
     _v1,
     create_coverage_tables,
     _v3_lifecycle,
+    create_org_tables,
     create_usage_tables,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+def in_scope(column: ColumnElement[str], scope: Scope) -> ColumnElement[bool]:
+    """``column`` (a detector id column) restricted to the detectors of ``scope``."""
+    ids = scope_ids(scope)
+    return column == ids[0] if len(ids) == 1 else column.in_(ids)
 
 
 def migrate(conn: Connection) -> int:

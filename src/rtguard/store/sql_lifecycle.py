@@ -24,7 +24,15 @@ from rtguard.store.lifecycle import (
     IntelKind,
     IntelSetRecord,
 )
-from rtguard.store.schema import detectors, finding_filters, findings, intel_sets, publishing_destinations
+from rtguard.store.query import Scope
+from rtguard.store.schema import (
+    detectors,
+    finding_filters,
+    findings,
+    in_scope,
+    intel_sets,
+    publishing_destinations,
+)
 
 __all__ = ["SqlLifecycleMixin"]
 
@@ -91,31 +99,33 @@ class SqlLifecycleMixin:
     # -- findings ----------------------------------------------------------------------------------
 
     def _rewrite_findings(
-        self, detector_id: str, finding_ids: Sequence[str], change: Callable[[dict[str, Any]], None]
+        self, detector_id: Scope, finding_ids: Sequence[str], change: Callable[[dict[str, Any]], None]
     ) -> int:
         if not finding_ids:
             return 0
-        key = (findings.c.detector_id == detector_id, findings.c.finding_id.in_(list(finding_ids)))
+        key = (in_scope(findings.c.detector_id, detector_id), findings.c.finding_id.in_(list(finding_ids)))
         with self._write() as conn:
-            rows = conn.execute(select(findings.c.finding_id, findings.c.doc).where(*key)).all()
+            rows = conn.execute(
+                select(findings.c.detector_id, findings.c.finding_id, findings.c.doc).where(*key)
+            ).all()
             for row in rows:
                 doc: dict[str, Any] = json.loads(row.doc)
                 change(doc)
                 archived = doc.get("service", {}).get("archived") is True
                 conn.execute(
                     findings.update()
-                    .where(findings.c.detector_id == detector_id, findings.c.finding_id == row.finding_id)
+                    .where(findings.c.detector_id == row.detector_id, findings.c.finding_id == row.finding_id)
                     .values(doc=json.dumps(doc, separators=(",", ":")), archived=archived)
                 )
         return len(rows)
 
-    def set_archived(self, detector_id: str, finding_ids: Sequence[str], archived: bool) -> int:
+    def set_archived(self, detector_id: Scope, finding_ids: Sequence[str], archived: bool) -> int:
         def change(doc: dict[str, Any]) -> None:
             doc.setdefault("service", {})["archived"] = archived
 
         return self._rewrite_findings(detector_id, finding_ids, change)
 
-    def set_feedback(self, detector_id: str, finding_ids: Sequence[str], feedback: str) -> int:
+    def set_feedback(self, detector_id: Scope, finding_ids: Sequence[str], feedback: str) -> int:
         def change(doc: dict[str, Any]) -> None:
             doc.setdefault("service", {})["userFeedback"] = feedback
 

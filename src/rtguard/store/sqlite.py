@@ -26,16 +26,19 @@ from sqlalchemy.pool import StaticPool
 from rtguard.store import ids
 from rtguard.store.base import DEFAULT_SORT, EventRow, UnknownAccountError
 from rtguard.store.coverage import CoverageStoreMixin
+from rtguard.store.organizations import OrganizationStoreMixin
 from rtguard.store.query import (
     Condition,
     FindingPage,
     Op,
+    Scope,
     SortSpec,
     decode_token,
     encode_token,
     iso_to_ms,
     matches,
     page_after,
+    scope_key,
     sort_docs,
     values_at,
 )
@@ -47,6 +50,7 @@ from rtguard.store.schema import (
     cursors,
     detectors,
     findings,
+    in_scope,
     migrate,
 )
 from rtguard.store.schema import events as event_log
@@ -95,7 +99,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class SqlStore(SqlLifecycleMixin, CoverageStoreMixin, UsageStoreMixin):
+class SqlStore(SqlLifecycleMixin, CoverageStoreMixin, OrganizationStoreMixin, UsageStoreMixin):
     """The SQL implementation of :class:`~rtguard.store.base.Store` (see there for each method).
 
     Thread-safe: each call runs in its own pooled connection and transaction. Writes on SQLite take
@@ -401,27 +405,30 @@ class SqlStore(SqlLifecycleMixin, CoverageStoreMixin, UsageStoreMixin):
         conn.execute(findings.update().where(*key).values(**_columns(stored)))
         return stored, False
 
-    def get_findings(self, detector_id: str, finding_ids: Sequence[str]) -> list[dict[str, Any]]:
+    def get_findings(self, detector_id: Scope, finding_ids: Sequence[str]) -> list[dict[str, Any]]:
         if not finding_ids:
             return []
         with self._read() as conn:
             rows = conn.execute(
                 select(findings.c.finding_id, findings.c.doc).where(
-                    findings.c.detector_id == detector_id, findings.c.finding_id.in_(list(finding_ids))
+                    in_scope(findings.c.detector_id, detector_id),
+                    findings.c.finding_id.in_(list(finding_ids)),
                 )
             )
             by_id = {str(r.finding_id): r.doc for r in rows}
         return [json.loads(by_id[i]) for i in dict.fromkeys(finding_ids) if i in by_id]
 
-    def _matching(self, detector_id: str, conditions: Sequence[Condition]) -> list[dict[str, Any]]:
-        stmt = select(findings.c.doc).where(findings.c.detector_id == detector_id, *_pushdown(conditions))
+    def _matching(self, detector_id: Scope, conditions: Sequence[Condition]) -> list[dict[str, Any]]:
+        stmt = select(findings.c.doc).where(
+            in_scope(findings.c.detector_id, detector_id), *_pushdown(conditions)
+        )
         with self._read() as conn:
             docs = [json.loads(body) for body in conn.execute(stmt).scalars()]
         return [d for d in docs if matches(d, conditions)]
 
     def query_findings(
         self,
-        detector_id: str,
+        detector_id: Scope,
         conditions: Sequence[Condition],
         sort: SortSpec | None,
         max_results: int,
@@ -430,16 +437,17 @@ class SqlStore(SqlLifecycleMixin, CoverageStoreMixin, UsageStoreMixin):
         if max_results < 1:
             raise ValueError("max_results must be at least 1")
         order = sort or DEFAULT_SORT
-        position = decode_token(next_token, detector_id, conditions, order) if next_token else None
+        scope = scope_key(detector_id)
+        position = decode_token(next_token, scope, conditions, order) if next_token else None
         ordered = sort_docs(self._matching(detector_id, conditions), order)
         rest = page_after(ordered, order, position)
         page = rest[:max_results]
-        token = encode_token(detector_id, conditions, order, page[-1]) if len(rest) > max_results else None
+        token = encode_token(scope, conditions, order, page[-1]) if len(rest) > max_results else None
         return FindingPage(ids=[str(d["id"]) for d in page], next_token=token)
 
     def finding_statistics(
         self,
-        detector_id: str,
+        detector_id: Scope,
         conditions: Sequence[Condition],
         group_by: GroupBy | None,
         descending: bool = True,
