@@ -21,6 +21,7 @@ from botocore.loaders import create_loader
 from rtguard.api.criteria import parse_max_results
 from rtguard.api.errors import BadRequestError
 from rtguard.api.ops_common import require_detector
+from rtguard.api.visibility import visible_accounts as organization_view
 from rtguard.store.usage import UsageReader
 from rtguard.usage.accrual import MAX_RESOURCE, Feature
 from rtguard.usage.report import UNITS, WINDOW, UsageQuery, statistics, trial_days_remaining
@@ -35,7 +36,7 @@ _MAX_ACCOUNTS: Final = 50
 _MAX_RESOURCES: Final = 1000
 _NOT_VISIBLE: Final = (
     "The request is rejected because the current account cannot access usage of account(s) {ids}: "
-    "only its own usage (or, for an administrator, its members') can be requested."
+    "only its own usage and, for an administrator, its Enabled members' can be requested."
 )
 
 
@@ -46,11 +47,10 @@ def _enum(shape: str) -> tuple[str, ...]:
 
 
 def visible_accounts(call: Call) -> list[str]:
-    """The accounts whose usage and free trial the caller may see: for now only its own.
-
-    The one place to extend when organizations arrive (an administrator sees its members too).
-    """
-    return [call.account_id]
+    """The accounts whose usage and free trial the caller may see: its own and, for an
+    administrator, its Enabled members' (the same rule as findings and coverage,
+    ``api.visibility``); a member sees only its own."""
+    return list(dict.fromkeys(organization_view(call)))
 
 
 def _reader(call: Call) -> UsageReader:
