@@ -90,7 +90,7 @@ def test_render_formats_and_orders_by_cost() -> None:
     buffer = io.StringIO()
     render(summary, Console(file=buffer, width=200, color_system=None))
     text = buffer.getvalue()
-    assert "12.5000" in text and "0.0272" in text  # the total
+    assert "12.5000" in text and "0.027200" in text  # the total, to the micro-dollar
     assert text.index("i-dear") < text.index("arn:aws:ecs:task/[x]") < text.index("i-cheap")
     ec2_line = next(
         line

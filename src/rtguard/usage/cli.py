@@ -101,8 +101,8 @@ def render(summary: UsageSummary, console: Console) -> None:
     for name, (hours, usd) in sorted(summary.features.items()):
         total += usd
         days = summary.trial_days.get(name)
-        features.add_row(escape(name), f"{hours:.4f}", f"{usd:.4f}", "" if days is None else str(days))
-    features.add_row("[bold]Total[/bold]", "", f"[bold]{total:.4f}[/bold]", "")
+        features.add_row(escape(name), f"{hours:.4f}", f"{usd:.6f}", "" if days is None else str(days))
+    features.add_row("[bold]Total[/bold]", "", f"[bold]{total:.6f}[/bold]", "")
     console.print(features)
     resources = Table(title="By resource (task ARN for Fargate, instance id for EC2 and EKS)")
     for column in ("Feature", "Resource", "vCPU-hours", "Estimated cost (USD)"):
@@ -110,7 +110,7 @@ def render(summary: UsageSummary, console: Console) -> None:
     for (feature, resource), (hours, usd) in sorted(
         summary.resources.items(), key=lambda kv: (-kv[1][1], kv[0])
     ):
-        resources.add_row(escape(feature), escape(resource), f"{hours:.4f}", f"{usd:.4f}")
+        resources.add_row(escape(feature), escape(resource), f"{hours:.4f}", f"{usd:.6f}")
     if not summary.resources:
         console.print("No monitored usage in the last 30 days.")
     else:
