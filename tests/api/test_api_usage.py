@@ -308,6 +308,10 @@ def test_window_is_the_last_30_days_and_disabled_monitoring_is_free(tmp_path: Pa
             "list of 1 to 50 account IDs",
         ),
         (
+            {"usageStatisticsType": "SUM_BY_ACCOUNT", "usageCriteria": {"accountIds": [ACCOUNT + "\n"]}},
+            "not a 12-digit account ID",
+        ),
+        (
             {"usageStatisticsType": "SUM_BY_ACCOUNT", "usageCriteria": {"features": ["GPU_MINING"]}},
             "'GPU_MINING' is not one of",
         ),

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["USAGE_OPERATIONS", "get_remaining_free_trial_days", "get_usage_statistics", "visible_accounts"]
 
-_ACCOUNT_RE: Final = re.compile(r"^[0-9]{12}$")
+_ACCOUNT_RE: Final = re.compile(r"[0-9]{12}")
 _MAX_ACCOUNTS: Final = 50
 _MAX_RESOURCES: Final = 1000
 _NOT_VISIBLE: Final = (
@@ -63,7 +63,7 @@ def _account_ids(raw: Any, name: str) -> list[str]:
     if not isinstance(raw, list) or not 1 <= len(raw) <= _MAX_ACCOUNTS:
         raise BadRequestError(f"{name} must be a list of 1 to {_MAX_ACCOUNTS} account IDs")
     for item in raw:
-        if not isinstance(item, str) or not _ACCOUNT_RE.match(item):
+        if not isinstance(item, str) or not _ACCOUNT_RE.fullmatch(item):
             raise BadRequestError(f"{name}: {str(item)[:40]!r} is not a 12-digit account ID")
     return list(dict.fromkeys(raw))
 
