@@ -4,7 +4,7 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 PIP   := $(VENV)/bin/pip
 BPF_OBJ := src/rtguard/agent/sensors/bpf/rtguard.bpf.o
-APT_PKGS := clang llvm libbpf-dev bpftool runc busybox-static dnsmasq-base iproute2 procps gzip
+APT_PKGS := clang llvm libbpf-dev bpftool runc busybox-static dnsmasq-base iproute2 procps gzip chromium
 
 .PHONY: help deps sysdeps pydeps bpf lint typecheck test test-fast demo bench clean
 

@@ -175,6 +175,11 @@ def _run_server(args: argparse.Namespace) -> int:
             f"{config.data_dir / 'credentials.json'}",
             flush=True,
         )
+        print(
+            f"web console: {config.endpoint_url}/console/ (sign in with aws_access_key_id and "
+            "aws_secret_access_key from credentials.json)",
+            flush=True,
+        )
 
     serve(config, ready=ready)
     return 0

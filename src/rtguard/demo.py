@@ -6,8 +6,9 @@ here), and a runc container whose cgroup is named like an ECS task's. It then ru
 simulations of the spine's finding types inside the container (copies of ``/bin/true`` named
 like a miner and a scanner, and a recon command line whose network request cannot leave the
 container's empty network namespace), waits for the findings through the GuardDuty API with
-boto3, prints them as a table and shows how to query them. It uses ``rtguard.testing``
-(containers, fake ECS, process stack) and must not be imported by the server or the agent.
+boto3, prints them as a table and shows how to query them and how to sign in to the web console.
+It uses ``rtguard.testing`` (containers, fake ECS, process stack) and must not be imported by the
+server or the agent.
 """
 
 from __future__ import annotations
@@ -126,6 +127,16 @@ def _hints(cred: dict[str, str], cred_path: Path, console: Console) -> None:
     )
 
 
+def console_hint_lines(cred: dict[str, str], cred_path: Path) -> list[str]:
+    """How to open the web console and sign in (the secret itself is not printed)."""
+    return [
+        f"Web console: {cred['endpoint_url']}/console/",
+        f"  sign in with access key id {cred['aws_access_key_id']} and the secret access key",
+        f"  (aws_secret_access_key in {cred_path}; print it with: "
+        f'python3 -c \'import json; print(json.load(open("{cred_path}"))["aws_secret_access_key"])\')',
+    ]
+
+
 def _step(console: Console, text: str) -> Callable[[], None]:
     start = time.monotonic()
     console.print(f"[cyan]…[/cyan] {text}", end="")
@@ -182,6 +193,9 @@ def run_demo(config: DemoConfig) -> int:
                 console.print(f"[red]missing findings:[/red] {escape(', '.join(sorted(missing)))}")
             console.print(f"\nAPI endpoint: {server.url}   credentials: {data_dir / 'credentials.json'}")
             _hints(cred, data_dir / "credentials.json", console)
+            console.print()
+            for line in console_hint_lines(cred, data_dir / "credentials.json"):
+                console.print(line, markup=False, highlight=False)
             if config.once:
                 console.print(
                     "\n(--once: server and agent stop now; run `rtguard demo` to keep them running.)"

@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from rtguard import __version__
 from rtguard.api.app import mount_api
 from rtguard.bus.memory import MemoryBus
+from rtguard.console import ConsoleConfig, mount_console
 from rtguard.coverage.monitor import CoverageConfig, CoverageMonitor
 from rtguard.detect.detector import Detector
 from rtguard.detect.detectors import BUILTIN
@@ -307,6 +308,27 @@ def build_server(config: ServerConfig, listeners: tuple[FindingListener, ...] = 
     def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
+    def server_losses() -> list[tuple[str, str, int]]:
+        # the same counters as /metrics' rtguard_ingest_rejected_total and rtguard_detection_errors_total
+        rejected = ("auth_failed", "rejected_size", "rejected_invalid")
+        unprocessed = (
+            "decode_errors",
+            "engine_errors",
+            "no_detector",
+            "monitoring_disabled",
+            "listener_errors",
+        )
+        return [("ingest: batches rejected", r, registry.counters[r]) for r in rejected] + [
+            ("detection: not processed", r, worker.counters[r]) for r in unprocessed
+        ]
+
+    mount_console(
+        app,
+        store,
+        ConsoleConfig(region=config.region, agent_timeout=config.agent_timeout),
+        hooks=lifecycle,
+        server_counters=server_losses,
+    )
     mount_api(app, store, config.region, hooks=lifecycle)
 
     return Server(app=app, store=store, worker=worker, registry=registry, credentials=cred, coverage=coverage,
