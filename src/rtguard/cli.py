@@ -137,6 +137,9 @@ def _parser() -> argparse.ArgumentParser:
     from rtguard.orgs.cli import add_parser as _add_accounts_parser
 
     _add_accounts_parser(sub)
+    from rtguard.usage.cli import add_parser as _add_usage_parser
+
+    _add_usage_parser(sub)
     # `intel` parses its own arguments when it runs: its module pulls in feed parsing and an
     # HTTP client, which the agent (sharing this entry point) must not load.
     i = sub.add_parser("intel", help="threat-intelligence feeds (see docs/threat-intel.md)", add_help=False)
@@ -269,6 +272,12 @@ def _run_accounts(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _run_usage(args: argparse.Namespace) -> int:
+    from rtguard.usage.cli import run
+
+    return run(args)
+
+
 def _run_intel(args: argparse.Namespace) -> int:
     from rtguard.intel.cli import add_parser, run
 
@@ -294,6 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ecs": _run_ecs,
         "accounts": _run_accounts,
         "intel": _run_intel,
+        "usage": _run_usage,
     }
     try:
         return handlers[args.command](args)

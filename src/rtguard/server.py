@@ -41,6 +41,7 @@ from rtguard.intel.feed import FeedError, load_feed
 from rtguard.intel.view import StoreIntelProvider
 from rtguard.orgs.service import ensure_organization
 from rtguard.store.sqlite import SqlStore
+from rtguard.usage.meter import UsageMeter, metering_hook
 from rtguard.worker import DetectionWorker, FindingListener
 
 _log = logging.getLogger(__name__)
@@ -171,6 +172,7 @@ class Server:
     coverage: CoverageMonitor | None = None
     lifecycle: FindingsLifecycle | None = None
     retention: RetentionTask | None = None
+    usage: UsageMeter | None = None
 
 
 def _label(value: str) -> str:
@@ -225,6 +227,24 @@ def _metrics(server_registry: AgentRegistry, worker: DetectionWorker) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _usage_metrics(meter: UsageMeter) -> list[str]:
+    lines = ["# HELP rtguard_monitored_vcpu_seconds_total Monitored vCPU-seconds metered, by usage feature.",
+             "# TYPE rtguard_monitored_vcpu_seconds_total counter"]  # fmt: skip
+    for feature, seconds in sorted(meter.vcpu_seconds().items()):
+        lines.append(f'rtguard_monitored_vcpu_seconds_total{{feature="{_label(feature)}"}} {seconds:.6f}')
+    lines += ["# HELP rtguard_usage_heartbeats_total Heartbeats seen by usage metering, by outcome.",
+              "# TYPE rtguard_usage_heartbeats_total counter"]  # fmt: skip
+    counts = meter.outcomes()
+    for outcome in meter.outcome_names():
+        lines.append(
+            f'rtguard_usage_heartbeats_total{{outcome="{_label(outcome)}"}} {counts.get(outcome, 0)}'
+        )
+    lines += ["# HELP rtguard_usage_prune_errors_total Failed clean-ups of old usage rows.",
+              "# TYPE rtguard_usage_prune_errors_total counter",
+              f"rtguard_usage_prune_errors_total {meter.prune_errors}"]  # fmt: skip
+    return lines
+
+
 def _detectors(intel_dirs: tuple[Path, ...]) -> tuple[Detector[Any], ...]:
     """The shipped detectors; with local feed directories, the threat-intel one reads them too."""
     if not intel_dirs:
@@ -268,7 +288,9 @@ def build_server(config: ServerConfig, listeners: tuple[FindingListener, ...] = 
         store, CoverageConfig(agent_timeout=config.agent_timeout, region=config.region)
     )
     coverage.add_listener(lifecycle.on_coverage_event)
-    app.include_router(build_ingest_router(store, bus, registry, heartbeat_hook=coverage.on_heartbeat))
+    usage = UsageMeter(store, timeout=config.agent_timeout)
+    hook = metering_hook(coverage.on_heartbeat, usage)
+    app.include_router(build_ingest_router(store, bus, registry, heartbeat_hook=hook))
 
     def runtime_settings(account_id: str) -> dict[str, bool]:
         _detector, rs = coverage.settings(account_id)
@@ -279,7 +301,7 @@ def build_server(config: ServerConfig, listeners: tuple[FindingListener, ...] = 
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> str:
-        extra = lifecycle.metrics_lines() + retention.metrics_lines()
+        extra = lifecycle.metrics_lines() + retention.metrics_lines() + _usage_metrics(usage)
         return _metrics(registry, worker) + "\n".join(extra) + "\n"
 
     @app.get("/healthz")
@@ -310,7 +332,7 @@ def build_server(config: ServerConfig, listeners: tuple[FindingListener, ...] = 
     mount_api(app, store, config.region, hooks=lifecycle)
 
     return Server(app=app, store=store, worker=worker, registry=registry, credentials=cred, coverage=coverage,
-        lifecycle=lifecycle, retention=retention)  # fmt: skip
+        lifecycle=lifecycle, retention=retention, usage=usage)  # fmt: skip
 
 
 def serve(config: ServerConfig, ready: Callable[[Server], None] | None = None) -> None:

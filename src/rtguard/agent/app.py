@@ -48,6 +48,7 @@ POLL_MS: Final = 20
 # cred change).
 ROOM_PER_POLL: Final = 2_048
 TRIM_INTERVAL_S: Final = 30.0  # how often freed heap goes back to the system
+ENV_EKS_CLUSTER: Final = "RTGUARD_EKS_CLUSTER_NAME"  # set on EKS nodes: usage is then EKS, not EC2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -214,6 +215,10 @@ def heartbeat_payload(state: AgentState) -> JsonDict:
         "blind_spots": list[JsonValue](state.sensor.blind_spots()) if state.sensor else [],
         "hostname": host.hostname if host else "",
         "instance_id": host.instance_id if host else "",
+        # For usage metering (host agents bill the host's vCPUs; an EKS node's agent names its
+        # cluster). Servers that predate these keys ignore them; heartbeats without them stay valid.
+        "host_vcpus": os.cpu_count() or 0,
+        "eks_cluster_name": os.environ.get(ENV_EKS_CLUSTER, ""),
         "resource": dict(state.identity),
         "events_emitted": state.processor.emitted if state.processor else 0,
         "events_sent": sent,

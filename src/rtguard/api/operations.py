@@ -23,6 +23,7 @@ from rtguard.api.ops_lists import LIST_OPERATIONS
 from rtguard.api.ops_members import MEMBER_OPERATIONS
 from rtguard.api.ops_org import ORG_OPERATIONS
 from rtguard.api.ops_publishing import PUBLISHING_OPERATIONS
+from rtguard.api.ops_usage import USAGE_OPERATIONS
 from rtguard.api.visibility import finding_scope
 from rtguard.store.base import DEFAULT_SORT, Store
 from rtguard.store.query import InvalidPageTokenError, sort_docs
@@ -173,4 +174,5 @@ IMPLEMENTED: Final[Mapping[str, Handler]] = {
     **PUBLISHING_OPERATIONS,
     **MEMBER_OPERATIONS,
     **ORG_OPERATIONS,
+    **USAGE_OPERATIONS,
 }

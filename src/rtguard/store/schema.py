@@ -31,6 +31,7 @@ from sqlalchemy import (
 from rtguard.store.query import Scope, scope_ids
 from rtguard.store.schema_coverage import create_coverage_tables
 from rtguard.store.schema_org import create_org_tables
+from rtguard.store.schema_usage import create_usage_tables
 
 __all__ = ["SCHEMA_VERSION", "in_scope", "metadata", "migrate"]
 
@@ -201,6 +202,7 @@ MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (
     create_coverage_tables,
     _v3_lifecycle,
     create_org_tables,
+    create_usage_tables,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

@@ -56,6 +56,7 @@ from rtguard.store.schema import (
 from rtguard.store.schema import events as event_log
 from rtguard.store.sql_lifecycle import SqlLifecycleMixin
 from rtguard.store.stats import GroupBy, count_by_severity, grouped_statistics
+from rtguard.store.usage import UsageStoreMixin
 
 __all__ = ["SqlStore"]
 
@@ -98,7 +99,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class SqlStore(SqlLifecycleMixin, CoverageStoreMixin, OrganizationStoreMixin):
+class SqlStore(SqlLifecycleMixin, CoverageStoreMixin, OrganizationStoreMixin, UsageStoreMixin):
     """The SQL implementation of :class:`~rtguard.store.base.Store` (see there for each method).
 
     Thread-safe: each call runs in its own pooled connection and transaction. Writes on SQLite take
@@ -146,6 +147,9 @@ class SqlStore(SqlLifecycleMixin, CoverageStoreMixin, OrganizationStoreMixin):
 
     def _now(self) -> str:
         return ids.iso(self._clock())
+
+    def _clock_epoch(self) -> float:
+        return self._clock().timestamp()
 
     def close(self) -> None:
         self._engine.dispose()
