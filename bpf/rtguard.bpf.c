@@ -486,7 +486,12 @@ static __always_inline int take(__u32 kind, struct rtg_pending *out)
  */
 static __always_inline int ring_full(__u64 size)
 {
-	return bpf_ringbuf_query(&rtg_events, BPF_RB_AVAIL_DATA) + size + 8 >
+	/* The ring's own test: the record with its 8-byte header, rounded up to 8, must leave the
+	 * producer less than the ring's size ahead of the consumer. A looser test misnames the
+	 * refusals of a ring full to within the rounding as `ringbuf_busy`. */
+	__u64 len = (size + 8 + 7) & ~7ULL;
+
+	return bpf_ringbuf_query(&rtg_events, BPF_RB_AVAIL_DATA) + len >=
 	       bpf_ringbuf_query(&rtg_events, BPF_RB_RING_SIZE);
 }
 

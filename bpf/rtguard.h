@@ -21,7 +21,7 @@
 /* Keep equal to bpf/ABI_VERSION (a test checks). */
 #define RTG_ABI_MAJOR 3
 #define RTG_ABI_MINOR 3
-#define RTG_ABI_PATCH 1
+#define RTG_ABI_PATCH 2
 #define RTG_ABI_VERSION_CODE ((RTG_ABI_MAJOR << 16) | (RTG_ABI_MINOR << 8) | RTG_ABI_PATCH)
 
 /* Sizes of the exec tail. Each is a hard cap compiled into the program. */

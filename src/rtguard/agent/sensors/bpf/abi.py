@@ -63,7 +63,7 @@ __all__ = [
 
 ABI_MAJOR: Final = 3
 ABI_MINOR: Final = 3
-ABI_PATCH: Final = 1
+ABI_PATCH: Final = 2
 ABI_VERSION: Final = f"{ABI_MAJOR}.{ABI_MINOR}.{ABI_PATCH}"
 
 COMM_LEN: Final = 16
