@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from rtguard.testing.postgres import PostgresServer, running_postgres
 from rtguard.testing.privilege import require_root
 
 
@@ -11,3 +14,10 @@ from rtguard.testing.privilege import require_root
 def root() -> None:
     """Require root (for BPF, runc, network namespaces); fails on CI when missing."""
     require_root()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the whole run (started on first use); fails when it cannot start."""
+    with running_postgres() as server:
+        yield server

@@ -27,6 +27,7 @@ from sqlalchemy import (
     select,
 )
 
+from rtguard.store.engine import MIGRATE_LOCK, xact_lock
 from rtguard.store.schema_coverage import create_coverage_tables
 
 __all__ = ["SCHEMA_VERSION", "metadata", "migrate"]
@@ -205,6 +206,7 @@ def migrate(conn: Connection) -> int:
     Raises:
         RuntimeError: the database is newer than this code (downgrades are not supported).
     """
+    xact_lock(conn, MIGRATE_LOCK)  # processes starting together on PostgreSQL migrate one at a time
     schema_version.create(conn, checkfirst=True)
     found = conn.execute(select(schema_version.c.version)).scalar()
     current = int(found) if found is not None else 0
