@@ -31,6 +31,14 @@ def _positive_int(value: str) -> int:
     return int(value)
 
 
+def _bus_url(value: str) -> str:
+    if value == "memory" or all(
+        part.startswith(("nats://", "tls://")) and len(part) > len("nats://") for part in value.split(",")
+    ):
+        return value
+    raise argparse.ArgumentTypeError(f"expected memory or nats://HOST:PORT, got {value!r}")
+
+
 def _destination(value: str) -> tuple[str, str]:
     kind, sep, target = value.partition("=")
     if not sep or not kind or not target:
@@ -54,7 +62,20 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("RTGUARD_STORE", ""),
         help="store URL (default: SQLite in the data dir)",
     )
-    s.add_argument("--bus", default="memory", help="event bus (memory)")
+    s.add_argument(
+        "--bus",
+        type=_bus_url,
+        default=os.environ.get("RTGUARD_BUS", "memory"),
+        metavar="memory|nats://HOST:PORT",
+        help="event bus: memory (one process), or NATS JetStream for the scale-out roles (env RTGUARD_BUS)",
+    )
+    s.add_argument(
+        "--role",
+        choices=("all", "ingest", "detect", "api"),
+        default=os.environ.get("RTGUARD_ROLE", "all"),
+        help="what this process runs: all (default), or one scale-out role: ingest (agent endpoints), "
+        "detect (detection worker), api (GuardDuty API); see docs/scale-out.md",
+    )
     s.add_argument("--region", default=os.environ.get("RTGUARD_REGION", "us-east-1"))
     s.add_argument("--rules", type=Path, action="append", default=[], help="extra rule file or directory")
     s.add_argument(
@@ -158,17 +179,23 @@ def _run_server(args: argparse.Namespace) -> int:
         publish=tuple(args.publish),
         intel_dirs=tuple(args.intel_dir)
         or tuple(Path(d) for d in [os.environ.get("RTGUARD_INTEL_DIR", "")] if d),
+        role=args.role,
+        bus_url=args.bus,
     )
-    if args.bus != "memory":
-        print(f"rtguard server: bus {args.bus!r} is not available yet; use --bus memory", file=sys.stderr)
+    if args.role != "all" and args.bus == "memory" and not args.store:
+        print(
+            f"rtguard server: --role {args.role} shares its work with other processes: give them one "
+            "--store (postgresql+psycopg://...) and one --bus (nats://...); see docs/scale-out.md",
+            file=sys.stderr,
+        )
         return 2
 
     def ready(server: object) -> None:
-        print(
-            f"rtguard server listening on {config.endpoint_url}; credentials in "
-            f"{config.data_dir / 'credentials.json'}",
-            flush=True,
+        where = (
+            f"; credentials in {config.data_dir / 'credentials.json'}" if args.role in ("all", "api") else ""
         )
+        name = "rtguard server" if args.role == "all" else f"rtguard server ({args.role})"
+        print(f"{name} listening on {config.endpoint_url}{where}", flush=True)
 
     serve(config, ready=ready)
     return 0

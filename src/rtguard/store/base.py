@@ -15,7 +15,7 @@ from rtguard.store.lifecycle import LifecycleStore
 from rtguard.store.query import Condition, FindingPage, SortSpec
 from rtguard.store.stats import GroupBy
 
-__all__ = ["DEFAULT_SORT", "EventRow", "Store", "StoreError", "UnknownAccountError"]
+__all__ = ["DEFAULT_SORT", "EventRow", "FindingUpsert", "Store", "StoreError", "UnknownAccountError"]
 
 # Without a sort criterion findings come newest-created first. createdAt never changes, so paging
 # through this order neither repeats nor skips findings that are re-aggregated meanwhile.
@@ -28,6 +28,16 @@ class EventRow(NamedTuple):
     id: int
     account_id: str
     event_json: str
+
+
+class FindingUpsert(NamedTuple):
+    """The arguments of one :meth:`Store.upsert_finding`, for :meth:`Store.apply_findings_once`."""
+
+    account_id: str
+    detector_id: str
+    finding_id: str
+    doc: Mapping[str, Any]
+    seen_at: str
 
 
 class StoreError(Exception):
@@ -154,6 +164,21 @@ class Store(LifecycleStore, Protocol):
 
         Returns:
             ``(stored document, created)``.
+        """
+        ...
+
+    def apply_findings_once(
+        self, message_key: str, upserts: Sequence[FindingUpsert]
+    ) -> list[tuple[dict[str, Any], bool]] | None:
+        """Apply every upsert (as :meth:`upsert_finding`) and record ``message_key``, in one
+        transaction, unless the key was recorded before: then nothing changes.
+
+        This is what makes a redelivered bus message count once: concurrent callers with one key
+        apply it exactly once between them.
+
+        Returns:
+            The ``(stored document, created)`` of each upsert in order; None when the key was
+            already applied.
         """
         ...
 

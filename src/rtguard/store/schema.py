@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 
 from rtguard.store.engine import MIGRATE_LOCK, xact_lock
+from rtguard.store.schema_bus import create_bus_tables
 from rtguard.store.schema_coverage import create_coverage_tables
 
 __all__ = ["SCHEMA_VERSION", "metadata", "migrate"]
@@ -194,7 +195,12 @@ def _v3_lifecycle(conn: Connection) -> None:
     metadata.create_all(conn, tables=[finding_filters, intel_sets, publishing_destinations])
 
 
-MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (_v1, create_coverage_tables, _v3_lifecycle)
+MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (
+    _v1,
+    create_coverage_tables,
+    _v3_lifecycle,
+    create_bus_tables,  # v4: applied bus messages (scale-out)
+)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

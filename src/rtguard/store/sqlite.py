@@ -22,7 +22,7 @@ from sqlalchemy import Column, ColumnElement, Connection, func, select
 from sqlalchemy.exc import IntegrityError
 
 from rtguard.store import ids
-from rtguard.store.base import DEFAULT_SORT, EventRow, UnknownAccountError
+from rtguard.store.base import DEFAULT_SORT, EventRow, FindingUpsert, UnknownAccountError
 from rtguard.store.coverage import CoverageStoreMixin
 from rtguard.store.engine import APPEND_LOCK, build_engine, xact_lock
 from rtguard.store.query import (
@@ -49,6 +49,7 @@ from rtguard.store.schema import (
     migrate,
 )
 from rtguard.store.schema import events as event_log
+from rtguard.store.schema_bus import applied_messages
 from rtguard.store.sql_lifecycle import SqlLifecycleMixin
 from rtguard.store.stats import GroupBy, count_by_severity, grouped_statistics
 
@@ -371,6 +372,39 @@ class SqlStore(SqlLifecycleMixin, CoverageStoreMixin):
                 # A concurrent insert of the same new id won (PostgreSQL); the retry aggregates.
                 continue
         raise RuntimeError(f"could not upsert finding {finding_id}")
+
+    def apply_findings_once(
+        self, message_key: str, upserts: Sequence[FindingUpsert]
+    ) -> list[tuple[dict[str, Any], bool]] | None:
+        for _attempt in range(3):
+            try:
+                with self._write() as conn:
+                    # The key's row is inserted first: a concurrent caller with the same key waits
+                    # on it (PostgreSQL) and then fails on the primary key, rolling back its upserts.
+                    done = conn.execute(
+                        select(applied_messages.c.message_key).where(
+                            applied_messages.c.message_key == message_key
+                        )
+                    ).first()
+                    if done is not None:
+                        return None
+                    conn.execute(
+                        applied_messages.insert().values(message_key=message_key, applied_at=self._now())
+                    )
+                    return [
+                        self._upsert_in(
+                            conn,
+                            account_id=u.account_id,
+                            detector_id=u.detector_id,
+                            finding_id=u.finding_id,
+                            doc=u.doc,
+                            seen_at=u.seen_at,
+                        )
+                        for u in upserts
+                    ]
+            except IntegrityError:
+                continue  # the same key (or a new finding id) was committed concurrently: look again
+        raise RuntimeError(f"could not apply the findings of bus message {message_key}")
 
     def _upsert_in(
         self,
