@@ -39,6 +39,7 @@ __all__ = ["NatsBus", "NatsConfig"]
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 _FORMAT: Final = 1  # message body version
+_CONNECT_ATTEMPTS: Final = 3
 _ENVELOPE: Final = 1024  # bytes kept free in each message for the envelope around the events
 
 
@@ -118,7 +119,7 @@ class NatsBus:
             self._nc = await nats.connect(
                 self.url.split(","),
                 connect_timeout=self.config.timeout,
-                max_reconnect_attempts=-1,
+                max_reconnect_attempts=_CONNECT_ATTEMPTS,  # at start: fail with a clear error
                 reconnect_time_wait=0.5,
                 error_cb=on_error,
                 disconnected_cb=on_disconnect,
@@ -126,6 +127,8 @@ class NatsBus:
             )
         except Exception as exc:  # nats-py raises several unrelated types for "cannot connect"
             raise BusError(f"cannot connect to NATS at {self.url}: {exc or exc.__class__.__name__}") from exc
+        # Once connected, never give up reconnecting (nats-py reads this option on every attempt).
+        self._nc.options["max_reconnect_attempts"] = -1
         self._js = self._nc.jetstream(timeout=self.config.timeout)
         cfg = self.config
         stream = StreamConfig(
@@ -271,8 +274,13 @@ class NatsBus:
     async def _fetch(self, max_messages: int, timeout: float) -> list[Msg]:
         sub = await self._subscription()
         try:
-            return await sub.fetch(max_messages, timeout=timeout)
+            # Bounded here too: a pull that never ends must not stall the worker (what it held is
+            # redelivered after ack_wait).
+            return await asyncio.wait_for(sub.fetch(max_messages, timeout=timeout), timeout + 2.0)
         except nats.errors.TimeoutError:
+            return []
+        except TimeoutError:
+            self.counters["fetch_stalls"] += 1
             return []
 
     def fetch(self, max_messages: int, timeout: float) -> list[BusMessage]:
