@@ -31,6 +31,16 @@ def _positive_int(value: str) -> int:
     return int(value)
 
 
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number > 0 or number == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {value!r}")
+    return number
+
+
 def _bus_url(value: str) -> str:
     if value == "memory" or all(
         part.startswith(("nats://", "tls://")) and len(part) > len("nats://") for part in value.split(",")
@@ -68,6 +78,28 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("RTGUARD_BUS", "memory"),
         metavar="memory|nats://HOST:PORT",
         help="event bus: memory (one process), or NATS JetStream for the scale-out roles (env RTGUARD_BUS)",
+    )
+    s.add_argument(
+        "--nats-stream", default="RTGUARD_EVENTS", help="JetStream stream name (default RTGUARD_EVENTS)"
+    )
+    s.add_argument(
+        "--nats-partitions",
+        type=_positive_int,
+        default=32,
+        help="subjects events are spread over by container/host; the same in every process (default 32)",
+    )
+    s.add_argument(
+        "--nats-ack-wait",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds before a message detection took but did not ack is delivered again (default 30)",
+    )
+    s.add_argument(
+        "--nats-max-mb",
+        type=_positive_int,
+        default=1024,
+        help="stream size limit; when full, ingest answers 503 and agents retry (default 1024)",
     )
     s.add_argument(
         "--role",
@@ -163,6 +195,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_server(args: argparse.Namespace) -> int:
+    from rtguard.bus.config import NatsConfig
     from rtguard.server import ServerConfig, serve
 
     host, port = args.listen
@@ -181,6 +214,12 @@ def _run_server(args: argparse.Namespace) -> int:
         or tuple(Path(d) for d in [os.environ.get("RTGUARD_INTEL_DIR", "")] if d),
         role=args.role,
         bus_url=args.bus,
+        nats=NatsConfig(
+            stream=args.nats_stream,
+            partitions=args.nats_partitions,
+            ack_wait=args.nats_ack_wait,
+            max_bytes=args.nats_max_mb * 1024 * 1024,
+        ),
     )
     if args.role != "all" and args.bus == "memory" and not args.store:
         print(

@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from rtguard import __version__
 from rtguard.api.app import mount_api
 from rtguard.bus.base import BusError
+from rtguard.bus.config import NatsConfig
 from rtguard.bus.memory import MemoryBus
 from rtguard.coverage.monitor import CoverageConfig, CoverageMonitor
 from rtguard.detect.detector import Detector
@@ -73,6 +74,7 @@ class ServerConfig:
     intel_dirs: tuple[Path, ...] = ()  # local threat-intel feed directories (rtguard intel update)
     role: str = "all"  # all | ingest | detect | api
     bus_url: str = "memory"  # memory | nats://HOST:PORT[,nats://...]
+    nats: NatsConfig = field(default_factory=NatsConfig)  # stream, partitions, limits (NATS bus only)
 
     @property
     def endpoint_url(self) -> str:
@@ -265,7 +267,7 @@ def _detectors(intel_dirs: tuple[Path, ...]) -> tuple[Detector[Any], ...]:
     return tuple(ThreatIntelDetector(feed) if isinstance(d, ThreatIntelDetector) else d for d in BUILTIN)
 
 
-def _build_bus(url: str) -> MemoryBus | NatsBus:
+def _build_bus(url: str, nats_config: NatsConfig) -> MemoryBus | NatsBus:
     """The bus named by ``--bus``: ``memory`` or a NATS URL (connected, stream ensured)."""
     if url in ("", "memory"):
         return MemoryBus()
@@ -273,8 +275,8 @@ def _build_bus(url: str) -> MemoryBus | NatsBus:
         from rtguard.bus.nats import NatsBus
 
         try:
-            return NatsBus(url)
-        except BusError as exc:
+            return NatsBus(url, nats_config)
+        except (BusError, ValueError) as exc:
             raise SystemExit(f"rtguard server: --bus: {exc}") from exc
     raise SystemExit(f"rtguard server: --bus {url!r}: expected memory or nats://HOST:PORT")
 
@@ -302,7 +304,7 @@ def build_server(config: ServerConfig, listeners: tuple[FindingListener, ...] = 
     except ValueError as exc:
         store.close()
         raise SystemExit(f"rtguard server: --publish: {exc}") from exc
-    bus = _build_bus(config.bus_url)
+    bus = _build_bus(config.bus_url, config.nats)
     registry = AgentRegistry()
     retention = RetentionTask(store, config.retention_days) if role in _DETECT else None
     worker = None

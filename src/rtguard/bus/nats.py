@@ -20,7 +20,6 @@ import threading
 import zlib
 from collections import Counter
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 import nats
@@ -32,6 +31,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 
 from rtguard.bus.base import BusError, BusMessage, partition_key
+from rtguard.bus.config import NatsConfig
 from rtguard.model.events import Event
 
 __all__ = ["NatsBus", "NatsConfig"]
@@ -41,21 +41,6 @@ T = TypeVar("T")
 _FORMAT: Final = 1  # message body version
 _CONNECT_ATTEMPTS: Final = 3
 _ENVELOPE: Final = 1024  # bytes kept free in each message for the envelope around the events
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NatsConfig:
-    """Names and limits of the JetStream side. Every process of one deployment uses the same."""
-
-    stream: str = "RTGUARD_EVENTS"
-    subject_prefix: str = "rtguard.events"
-    partitions: int = 32
-    durable: str = "rtguard-detect"
-    max_bytes: int = 1 << 30  # stream size; when full, publishes fail (agents retry), nothing is dropped
-    duplicate_window: float = 600.0  # seconds JetStream remembers message ids
-    max_in_flight: int = 1024  # unacked messages the detection consumer may hold
-    ack_wait: float = 30.0  # seconds before an unacked message is delivered again
-    timeout: float = 10.0  # seconds for connect, publish and API calls
 
 
 class NatsBus:
