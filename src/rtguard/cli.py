@@ -221,7 +221,7 @@ def _run_server(args: argparse.Namespace) -> int:
             max_bytes=args.nats_max_mb * 1024 * 1024,
         ),
     )
-    if args.role != "all" and args.bus == "memory" and not args.store:
+    if args.role != "all" and (args.bus == "memory" or not args.store):
         print(
             f"rtguard server: --role {args.role} shares its work with other processes: give them one "
             "--store (postgresql+psycopg://...) and one --bus (nats://...); see docs/scale-out.md",
