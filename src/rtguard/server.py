@@ -304,7 +304,11 @@ def build_server(config: ServerConfig, listeners: tuple[FindingListener, ...] = 
     except ValueError as exc:
         store.close()
         raise SystemExit(f"rtguard server: --publish: {exc}") from exc
-    bus = _build_bus(config.bus_url, config.nats)
+    try:
+        bus = _build_bus(config.bus_url, config.nats)
+    except SystemExit:
+        store.close()
+        raise
     registry = AgentRegistry()
     retention = RetentionTask(store, config.retention_days) if role in _DETECT else None
     worker = None

@@ -136,7 +136,15 @@ def test_an_absent_server_is_a_clear_error(nats_server: NatsServer) -> None:
         NatsBus(url, NatsConfig(timeout=1.0))
 
 
-def test_a_stopped_server_fails_publishes_until_it_is_back(bus: NatsBus, nats_server: NatsServer) -> None:
+def test_a_stopped_server_fails_publishes_until_it_is_back(nats_server: NatsServer) -> None:
+    bus = NatsBus(nats_server.url, NatsConfig(ack_wait=1.0, timeout=1.0))
+    try:
+        _stop_and_come_back(bus, nats_server)
+    finally:
+        bus.close()
+
+
+def _stop_and_come_back(bus: NatsBus, nats_server: NatsServer) -> None:
     lines, events = _batch(2, containers=1)
     bus.batch_stored(ACCOUNT, "agent-1", 1, lines, events, new=True)
     nats_server.stop()

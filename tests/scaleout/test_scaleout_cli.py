@@ -1,26 +1,28 @@
-"""Command-line errors of the scale-out options: clear messages and a failing exit status (2 for
-usage errors, 1 for what the server refuses at start), never a trace."""
+"""Command-line errors of the scale-out options: a clear message and a failing exit status (2 for
+usage errors, 1 for what the server refuses at start), never a trace. Parsed and run in-process:
+every case fails before the server would listen."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from pathlib import Path
 
 import pytest
 
-from rtguard.testing.agentbatch import code_env
+from rtguard.cli import _parser, _run_server
 from rtguard.testing.nats import NatsServer
 
 
-def _server(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rtguard.cli", "server", "--listen", "127.0.0.1:1", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**code_env(), "PATH": "/usr/bin:/bin"},
-        check=False,
-    )
+def _server(tmp_path: Path, *args: str) -> tuple[int, str]:
+    """(exit status, message) of ``rtguard server ARGS``."""
+    try:
+        parsed = _parser().parse_args(
+            ["server", "--listen", "127.0.0.1:1", "--data-dir", str(tmp_path), *args]
+        )
+        return _run_server(parsed), ""
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            return 1, exc.code
+        return int(exc.code or 0), ""
 
 
 @pytest.mark.parametrize(
@@ -32,23 +34,24 @@ def _server(*args: str) -> subprocess.CompletedProcess[str]:
         (("--role", "api", "--bus", "nats://127.0.0.1:1"), 2, "--role api shares its work"),
         (("--role", "everything"), 2, "invalid choice"),
         (("--nats-ack-wait", "0"), 2, "above 0"),
+        (("--nats-partitions", "0"), 2, "at least 1"),
         (("--store", "mysql://u@h/db"), 1, "unsupported store 'mysql'"),
         (("--store", "not a url"), 1, "not a database URL"),
     ],
 )
 def test_bad_scale_out_options_are_clear_errors(
-    args: tuple[str, ...], code: int, message: str, tmp_path: object
+    args: tuple[str, ...], code: int, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    done = _server("--data-dir", str(tmp_path), *args)
-    assert done.returncode == code, done.stderr
-    assert message in done.stderr
-    assert "Traceback" not in done.stderr
+    status, text = _server(tmp_path, *args)
+    text += capsys.readouterr().err
+    assert status == code, text
+    assert message in text
+    assert "Traceback" not in text
 
 
-def test_an_unreachable_nats_server_is_a_clear_error(nats_server: NatsServer, tmp_path: object) -> None:
+def test_an_unreachable_nats_server_is_a_clear_error(nats_server: NatsServer, tmp_path: Path) -> None:
     url = nats_server.url
     nats_server.stop()  # a port nothing listens on any more
-    done = _server("--data-dir", str(tmp_path), "--bus", url)
-    assert done.returncode != 0
-    assert f"cannot connect to NATS at {url}" in done.stderr
-    assert "Traceback" not in done.stderr
+    status, text = _server(tmp_path, "--bus", url)
+    assert status == 1
+    assert f"cannot connect to NATS at {url}" in text

@@ -23,4 +23,4 @@ class NatsConfig:
     duplicate_window: float = 600.0  # seconds JetStream remembers message ids
     max_in_flight: int = 1024  # unacked messages the detection consumer may hold
     ack_wait: float = 30.0  # seconds before an unacked message is delivered again
-    timeout: float = 10.0  # seconds for connect, publish and API calls
+    timeout: float = 5.0  # seconds for connect, publish and API calls (JetStream acks in milliseconds)
