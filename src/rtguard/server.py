@@ -305,7 +305,8 @@ def build_server(config: ServerConfig, listeners: tuple[FindingListener, ...] = 
         store.close()
         raise SystemExit(f"rtguard server: --publish: {exc}") from exc
     try:
-        bus = _build_bus(config.bus_url, config.nats)
+        # The API reads the store only: it needs no bus connection.
+        bus = _build_bus(config.bus_url if role != "api" else "memory", config.nats)
     except SystemExit:
         store.close()
         raise

@@ -46,7 +46,10 @@ def normalise_url(url: str) -> URL:
     try:
         parsed = make_url(url)
     except Exception as exc:  # SQLAlchemy raises ArgumentError; the message is what matters
-        raise ValueError(f"not a database URL: {url!r} ({exc})") from exc
+        # The URL itself is not repeated: it may hold a password.
+        raise ValueError(
+            f"not a database URL ({exc}); expected sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+        ) from exc
     backend = parsed.get_backend_name()
     if backend not in _SUPPORTED:
         raise ValueError(
