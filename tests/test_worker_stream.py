@@ -75,7 +75,7 @@ def _run_until(worker: DetectionWorker, bus: NatsBus, done: Any, rounds: int = 4
         worker.run_stream_once(bus, timeout=0.3)
         if done():
             return
-    raise AssertionError(f"not done after {rounds} rounds: {dict(worker.counters)}")
+    raise AssertionError(f"not done after {rounds} rounds: {dict(worker.counters)} {dict(bus.counters)}")
 
 
 def test_findings_are_stored_once_and_acked(store: FlakyStore, nats_server: NatsServer) -> None:
@@ -114,19 +114,38 @@ def test_a_crash_before_the_ack_redelivers_without_counting_twice(
         bus.close()
 
 
-def test_a_store_failure_naks_and_the_message_is_stored_once_later(
+def test_a_short_store_failure_is_retried_in_place(store: FlakyStore, nats_server: NatsServer) -> None:
+    det = store.create_detector(ACCOUNT)
+    bus = _bus(nats_server)
+    try:
+        worker = _worker(store, bus)
+        store.fail = 2  # fewer than the worker's 3 retries
+        _publish(bus, 1, [miner_event(T0 + i) for i in range(4)])
+        _run_until(worker, bus, lambda: bus.counters["messages_acked"] == 1)
+        assert worker.counters["store_failures"] == 2
+        assert bus.counters["messages_naked"] == 0 and worker.counters["redeliveries"] == 0
+        assert _miner_count(store, det) == 4
+    finally:
+        bus.close()
+
+
+def test_a_long_store_failure_naks_in_order_and_stores_once_later(
     store: FlakyStore, nats_server: NatsServer
 ) -> None:
     det = store.create_detector(ACCOUNT)
     bus = _bus(nats_server)
     try:
         worker = _worker(store, bus)
-        store.fail = 2
-        _publish(bus, 1, [miner_event(T0 + i) for i in range(4)])
-        _run_until(worker, bus, lambda: bus.counters["messages_acked"] == 1)
-        assert worker.counters["store_failures"] == 2
-        assert bus.counters["messages_naked"] == 2 and worker.counters["redeliveries"] == 2
-        assert _miner_count(store, det) == 4
+        store.fail = 6  # 4 attempts fail, the message and the rest of its round go back; 2 more fail
+        _publish(bus, 1, [miner_event(T0 + i, container=f"{i % 3:064x}") for i in range(6)])
+        sent = bus.counters["messages_published"]  # one per partition the 3 containers fall in
+        assert sent >= 2
+        _run_until(worker, bus, lambda: bus.counters["messages_acked"] == sent)
+        assert worker.counters["store_failures"] == 6
+        # The failing message and the rest of its round went back, and came back.
+        assert 1 <= bus.counters["messages_naked"] <= sent
+        assert worker.counters["redeliveries"] == bus.counters["messages_naked"]
+        assert _miner_count(store, det) == 6
     finally:
         bus.close()
 

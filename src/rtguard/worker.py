@@ -87,6 +87,7 @@ class DetectionWorker:
         agent_version: str = "",
         batch: int = 2000,
         fetch: int = 64,
+        store_retries: int = 3,
         listeners: tuple[FindingListener, ...] = (),
         max_partitions: int = 10_000,
         admit: Callable[[JsonDict], JsonDict] | None = None,
@@ -104,6 +105,7 @@ class DetectionWorker:
         self._agent_version = agent_version
         self._batch = batch
         self._fetch = fetch
+        self._store_retries = store_retries
         self._listeners = listeners
         self._admit = admit
         self._detectors: dict[str, tuple[float, str | None, bool]] = {}
@@ -157,6 +159,9 @@ class DetectionWorker:
         Raises:
             Exception: the store failed; nothing of this message is stored (nak it).
         """
+        return self._apply(message, self._detect_message(message))
+
+    def _detect_message(self, message: BusMessage) -> list[tuple[FindingUpsert, str]]:
         pending: list[tuple[FindingUpsert, str]] = []
         for data in message.events:
             try:
@@ -166,6 +171,9 @@ class DetectionWorker:
                 continue
             pending += self._detect(message.account_id, event)
         self.counters["events_processed"] += len(message.events)
+        return pending
+
+    def _apply(self, message: BusMessage, pending: list[tuple[FindingUpsert, str]]) -> bool:
         if not pending:
             return True
         results = self._store.apply_findings_once(message.key, [u for u, _t in pending])
@@ -235,27 +243,42 @@ class DetectionWorker:
     def run_stream_once(self, stream: EventStream, timeout: float = 0.5) -> int:
         """Fetch and handle one round of messages; returns how many were fetched.
 
-        Each message is acked after its findings are stored, or nak'ed (redelivered after a
-        second) when storing failed.
+        Each message is acked after its findings are stored. When storing fails it is retried
+        in place a few times (the message kept in progress), so a short store outage keeps each
+        partition's order; after that, it and the rest of the round are nak'ed, in order, and
+        delivered again a second later.
 
         Raises:
             BusError: the bus is unreachable.
         """
         messages = stream.fetch(self._fetch, timeout)
-        for message in messages:
+        for index, message in enumerate(messages):
             if message.delivery > 1:
                 self.counters["redeliveries"] += 1
-            try:
-                self.handle_message(message)
-            except Exception:
-                _log.exception(
-                    "storing the findings of bus message %s failed; it will be redelivered", message.key
-                )
-                self.counters["store_failures"] += 1
-                stream.nak(message, 1.0)
-                continue
+            if not self._store_with_retries(stream, message, self._detect_message(message)):
+                for rest in messages[index:]:
+                    stream.nak(rest, 1.0)
+                break
             stream.ack(message)
         return len(messages)
+
+    def _store_with_retries(
+        self, stream: EventStream, message: BusMessage, pending: list[tuple[FindingUpsert, str]]
+    ) -> bool:
+        delay = 0.2
+        for attempt in range(self._store_retries + 1):
+            try:
+                self._apply(message, pending)
+                return True
+            except Exception:
+                _log.exception("storing the findings of bus message %s failed", message.key)
+                self.counters["store_failures"] += 1
+            if attempt == self._store_retries or self._stop.is_set():
+                return False
+            stream.in_progress(message)  # not redelivered elsewhere while we retry
+            stream.wait(delay)
+            delay = min(delay * 2, 2.0)
+        return False
 
     def _run_stream(self, stream: EventStream) -> None:
         while not self._stop.is_set():

@@ -102,6 +102,10 @@ class EventStream(Protocol):
         """Processing failed: deliver it again after ``delay`` seconds."""
         ...
 
+    def in_progress(self, message: BusMessage) -> None:
+        """Still working on it: restart its redelivery timer."""
+        ...
+
     def term(self, message: BusMessage) -> None:
         """The message can never be processed (malformed): stop delivering it (count the drop)."""
         ...

@@ -303,6 +303,12 @@ class NatsBus:
         self._call(msg.nak(delay=delay), self.config.timeout)
         self.counters["messages_naked"] += 1
 
+    def in_progress(self, message: BusMessage) -> None:
+        """Restart the message's ack-wait timer (the worker is retrying it)."""
+        msg = message.handle
+        assert isinstance(msg, Msg)
+        self._call(msg.in_progress(), self.config.timeout)
+
     def term(self, message: BusMessage) -> None:
         """Never deliver this message again (counted as a drop)."""
         msg = message.handle
