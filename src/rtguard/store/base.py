@@ -1,6 +1,6 @@
 """The ``Store`` protocol: everything the server keeps durably (accounts and their credentials,
 detectors, the ingest log of runtime events with consumer cursors, and findings in GuardDuty's wire
-shape), stated as one typed boundary that SQLite and, later, PostgreSQL implement.
+shape), stated as one typed boundary that SQLite and PostgreSQL implement (``SqlStore``).
 
 This module only declares the contract and its small value types; it must not import SQLAlchemy or
 any backend, and must not hold state.
@@ -133,8 +133,8 @@ class Store(LifecycleStore, Protocol):
         """Up to ``limit`` events with id > ``cursor_id``, in id order; empty when caught up.
 
         Ids must become visible in increasing order, or a reader could move its cursor past an id
-        committed late. SQLite guarantees it (one writer at a time); a PostgreSQL backend must
-        serialise appends (e.g. an advisory lock in ``record_batch``) to keep the guarantee.
+        committed late. SQLite guarantees it (one writer at a time); on PostgreSQL
+        ``record_batch`` serialises appends with an advisory lock to keep the guarantee.
         """
         ...
 
