@@ -1,6 +1,6 @@
 """The scale-out mode as real processes: ``rtguard server --role ingest|detect|api`` over one
 PostgreSQL database and one NATS JetStream server. An agent batch posted to the ingest process
-becomes a finding read through boto3 from the API process within seconds; the detection process
+becomes a finding read through boto3 from the API process within seconds (and a heartbeat, coverage); the detection process
 killed (SIGKILL) mid-stream and restarted loses nothing and counts nothing twice; with NATS
 away, ingest refuses (503) rather than acks, and the agent's retry lands once NATS is back."""
 
@@ -80,6 +80,19 @@ def test_roles_run_apart_and_a_killed_detector_loses_and_duplicates_nothing(stac
     wait_for(lambda: _counts(gd, detector) == _expected(range(1, 2)), 10, "the first findings via the API")
     latency = time.monotonic() - started
     assert latency < 10
+
+    # Coverage: the ingest process hears the heartbeat, the API process reports it.
+    beat = {"agent_id": "agent-1", "agent_version": "0.1.0", "instance_id": "i-0abc",
+            "resource": {"mode": "host", "cluster_arn": "arn:aws:ecs:us-east-1:123456789012:cluster/prod"}}  # fmt: skip
+    answer = httpx.post(stack.ingest.url + "/agent/v1/heartbeat", json=beat,
+                        headers={"authorization": f"Bearer {token}"}, timeout=10)  # fmt: skip
+    assert answer.status_code == 200 and answer.json()["enabled"] is True
+    wait_for(
+        lambda: [r for r in gd.list_coverage(DetectorId=detector)["Resources"]
+                 if r["ResourceId"] == "i-0abc" and r["CoverageStatus"] == "HEALTHY"],
+        15,
+        "the host's coverage through the API",
+    )  # fmt: skip
 
     # Batches keep coming while the detection process is killed and restarted.
     last = 60
