@@ -13,6 +13,7 @@ from typing import Any
 
 import nats
 import pytest
+from nats.js.api import StorageType, StreamConfig
 
 from rtguard.bus.base import BusError
 from rtguard.bus.nats import NatsBus, NatsConfig
@@ -160,3 +161,26 @@ def _stop_and_come_back(bus: NatsBus, nats_server: NatsServer) -> None:
     got = _drain(bus, 2)
     p = bus.subject(ACCOUNT, events[0])[0]
     assert sorted(k for k, _p, _d in got) == [f"agent-1/1/{p}/0", f"agent-1/2/{p}/0"]
+
+
+async def _stream(url: str, name: str, create_in_memory: bool = False) -> tuple[int, str]:
+    """(max_bytes, storage) of a stream; first creates it in memory when asked."""
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        if create_in_memory:
+            await js.add_stream(StreamConfig(name=name, subjects=["clash.*"], storage=StorageType.MEMORY))
+        info = await js.stream_info(name)
+        return int(info.config.max_bytes or 0), str(StorageType(info.config.storage).value)
+    finally:
+        await nc.close()
+
+
+def test_limits_of_an_existing_stream_are_updated_and_a_clash_is_explained(nats_server: NatsServer) -> None:
+    NatsBus(nats_server.url, NatsConfig(max_bytes=1 << 20)).close()
+    NatsBus(nats_server.url, NatsConfig(max_bytes=2 << 20)).close()  # a new --nats-max-mb: updated
+    max_bytes, storage = asyncio.run(_stream(nats_server.url, "RTGUARD_EVENTS"))
+    assert max_bytes == 2 << 20 and storage == StorageType.FILE.value
+    asyncio.run(_stream(nats_server.url, "CLASH", create_in_memory=True))
+    with pytest.raises(BusError, match=r"cannot change.*--nats-stream"):
+        NatsBus(nats_server.url, NatsConfig(stream="CLASH", subject_prefix="clash"))

@@ -127,13 +127,18 @@ class NatsBus:
         )
         try:
             await self._js.add_stream(stream)
-        except nats.js.errors.BadRequestError as exc:
-            raise BusError(
-                f"JetStream stream {cfg.stream} exists with another configuration ({exc.description}); "
-                "give this deployment its own stream name, or delete the old stream"
-            ) from exc
         except nats.js.errors.ServiceUnavailableError as exc:
             raise BusError(f"JetStream is not enabled on {self.url}: start nats-server with -js") from exc
+        except nats.js.errors.BadRequestError:
+            # It exists with other settings (say a new --nats-max-mb): update what can change.
+            try:
+                await self._js.update_stream(stream)
+            except nats.js.errors.APIError as exc:
+                raise BusError(
+                    f"JetStream stream {cfg.stream} exists with settings that cannot change "
+                    f"({exc.description}); give this deployment its own stream name (--nats-stream), "
+                    "or delete the old stream"
+                ) from exc
 
     def close(self) -> None:
         """Drain and close the connection, stop the loop thread. Idempotent."""
