@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -168,5 +169,22 @@ def test_state_of_a_partition_spans_batches(store: FlakyStore, nats_server: Nats
             if f["type"] == "Execution:Runtime/NewBinaryExecuted"
         ]
         assert new_binary == ["/tmp/payload"]
+    finally:
+        bus.close()
+
+
+def test_the_worker_prunes_old_message_keys(
+    store: FlakyStore, nats_server: NatsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.create_detector(ACCOUNT)
+    bus = _bus(nats_server)
+    try:
+        worker = _worker(store, bus)
+        _publish(bus, 1, [miner_event(T0)])
+        _run_until(worker, bus, lambda: bus.counters["messages_acked"] == 1)
+        assert worker.prune() == 0  # a key applied just now is kept (7 days)
+        monkeypatch.setattr("rtguard.worker.APPLIED_KEEP", timedelta(seconds=-5))
+        assert worker.prune() == 1
+        assert worker.counters["applied_keys_pruned"] == 1
     finally:
         bus.close()

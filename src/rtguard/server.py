@@ -245,6 +245,9 @@ def _detect_metrics(worker: DetectionWorker) -> list[str]:
         "# HELP rtguard_detection_already_applied_total Redelivered messages whose findings were stored before (not counted twice).",
         "# TYPE rtguard_detection_already_applied_total counter",
         f"rtguard_detection_already_applied_total {worker.counters['messages_already_applied']}",
+        "# HELP rtguard_detection_applied_keys_pruned_total Applied bus-message keys forgotten after 7 days.",
+        "# TYPE rtguard_detection_applied_keys_pruned_total counter",
+        f"rtguard_detection_applied_keys_pruned_total {worker.counters['applied_keys_pruned']}",
         "# HELP rtguard_findings_total Detections by finding type.",
         "# TYPE rtguard_findings_total counter",
     ]

@@ -18,6 +18,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
 
 from rtguard.bus.base import BusError, BusMessage, Doorbell, EventStream, partition_key
@@ -33,6 +34,8 @@ from rtguard.store.base import FindingUpsert
 _log = logging.getLogger(__name__)
 CURSOR: Final = "detect"
 DETECTOR_TTL_S: Final = 5.0
+APPLIED_KEEP: Final = timedelta(days=7)  # how long a bus message's key stops a second application
+PRUNE_EVERY_S: Final = 3600.0
 
 FindingListener = Callable[[JsonDict, bool], None]
 
@@ -57,6 +60,8 @@ class WorkerStore(Protocol):
     def apply_findings_once(
         self, message_key: str, upserts: Sequence[FindingUpsert]
     ) -> list[tuple[JsonDict, bool]] | None: ...
+
+    def prune_applied(self, older_than: datetime) -> int: ...
 
 
 class DetectionWorker:
@@ -280,9 +285,19 @@ class DetectionWorker:
             delay = min(delay * 2, 2.0)
         return False
 
+    def prune(self) -> int:
+        """Forget applied message keys older than :data:`APPLIED_KEEP`; returns how many."""
+        pruned = self._store.prune_applied(datetime.now(UTC) - APPLIED_KEEP)
+        self.counters["applied_keys_pruned"] += pruned
+        return pruned
+
     def _run_stream(self, stream: EventStream) -> None:
+        next_prune = time.monotonic() + PRUNE_EVERY_S
         while not self._stop.is_set():
             try:
+                if time.monotonic() >= next_prune:
+                    next_prune = time.monotonic() + PRUNE_EVERY_S
+                    self.prune()
                 self.run_stream_once(stream)
             except BusError as exc:
                 _log.warning("event bus: %s; retrying", exc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -81,3 +82,21 @@ def test_concurrent_deliveries_of_one_message_apply_it_once(
     applied = [r for r in results if r is not None]
     assert len(results) == 60 and len(applied) == 15  # each of the 15 messages exactly once
     assert [_count(store, det, f"f{i}") for i in range(3)] == [5, 5, 5]
+
+
+def test_old_keys_are_pruned(db_url: str, make_finding: FindingFactory) -> None:
+    now = [datetime(2024, 5, 1, 10, 0, tzinfo=UTC)]
+    store = SqlStore(db_url, clock=lambda: now[0])
+    try:
+        store.create_account(ACCOUNT, "eu-west-1")
+        det = store.create_detector(ACCOUNT)
+        ups = [FindingUpsert(ACCOUNT, det, "f1", make_finding("f1"), T0)]
+        assert store.apply_findings_once("old", ups) is not None
+        now[0] += timedelta(days=8)
+        assert store.apply_findings_once("new", ups) is not None
+        assert store.prune_applied(now[0] - timedelta(days=7)) == 1
+        assert store.apply_findings_once("new", ups) is None  # still remembered
+        assert store.apply_findings_once("old", ups) is not None  # forgotten: applies again
+        assert _count(store, det, "f1") == 3
+    finally:
+        store.close()

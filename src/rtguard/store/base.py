@@ -9,6 +9,7 @@ any backend, and must not hold state.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, Final, NamedTuple, Protocol
 
 from rtguard.store.lifecycle import LifecycleStore
@@ -180,6 +181,11 @@ class Store(LifecycleStore, Protocol):
             The ``(stored document, created)`` of each upsert in order; None when the key was
             already applied.
         """
+        ...
+
+    def prune_applied(self, older_than: datetime) -> int:
+        """Forget message keys applied before ``older_than`` (a redelivery is only possible while
+        a message is unacknowledged, or re-published by an agent retry); returns how many."""
         ...
 
     def get_findings(self, detector_id: str, finding_ids: Sequence[str]) -> list[dict[str, Any]]:

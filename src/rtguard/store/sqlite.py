@@ -406,6 +406,13 @@ class SqlStore(SqlLifecycleMixin, CoverageStoreMixin):
                 continue  # the same key (or a new finding id) was committed concurrently: look again
         raise RuntimeError(f"could not apply the findings of bus message {message_key}")
 
+    def prune_applied(self, older_than: datetime) -> int:
+        cutoff = ids.iso(older_than)  # fixed-width UTC text: compares like the times it names
+        with self._write() as conn:
+            return int(
+                conn.execute(applied_messages.delete().where(applied_messages.c.applied_at < cutoff)).rowcount
+            )
+
     def _upsert_in(
         self,
         conn: Connection,
