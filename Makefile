@@ -4,14 +4,14 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 PIP   := $(VENV)/bin/pip
 BPF_OBJ := src/rtguard/agent/sensors/bpf/rtguard.bpf.o
-APT_PKGS := clang llvm libbpf-dev bpftool runc busybox-static dnsmasq-base iproute2 procps gzip chromium
+APT_PKGS := clang llvm libbpf-dev bpftool runc busybox-static dnsmasq-base iproute2 procps gzip chromium postgresql nats-server
 
 .PHONY: help deps sysdeps pydeps bpf lint typecheck test test-fast demo bench clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-sysdeps: ## Debian packages: BPF toolchain, runc, test DNS (needs root)
+sysdeps: ## Debian packages: BPF toolchain, runc, test DNS, PostgreSQL and nats-server for the scale-out tests (needs root)
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \

@@ -31,6 +31,24 @@ def _positive_int(value: str) -> int:
     return int(value)
 
 
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number > 0 or number == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {value!r}")
+    return number
+
+
+def _bus_url(value: str) -> str:
+    if value == "memory" or all(
+        part.startswith(("nats://", "tls://")) and len(part) > len("nats://") for part in value.split(",")
+    ):
+        return value
+    raise argparse.ArgumentTypeError(f"expected memory or nats://HOST:PORT, got {value!r}")
+
+
 def _destination(value: str) -> tuple[str, str]:
     kind, sep, target = value.partition("=")
     if not sep or not kind or not target:
@@ -54,7 +72,42 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("RTGUARD_STORE", ""),
         help="store URL (default: SQLite in the data dir)",
     )
-    s.add_argument("--bus", default="memory", help="event bus (memory)")
+    s.add_argument(
+        "--bus",
+        type=_bus_url,
+        default=os.environ.get("RTGUARD_BUS", "memory"),
+        metavar="memory|nats://HOST:PORT",
+        help="event bus: memory (one process), or NATS JetStream for the scale-out roles (env RTGUARD_BUS)",
+    )
+    s.add_argument(
+        "--nats-stream", default="RTGUARD_EVENTS", help="JetStream stream name (default RTGUARD_EVENTS)"
+    )
+    s.add_argument(
+        "--nats-partitions",
+        type=_positive_int,
+        default=32,
+        help="subjects events are spread over by container/host; the same in every process (default 32)",
+    )
+    s.add_argument(
+        "--nats-ack-wait",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds before a message detection took but did not ack is delivered again (default 30)",
+    )
+    s.add_argument(
+        "--nats-max-mb",
+        type=_positive_int,
+        default=1024,
+        help="stream size limit; when full, ingest answers 503 and agents retry (default 1024)",
+    )
+    s.add_argument(
+        "--role",
+        choices=("all", "ingest", "detect", "api"),
+        default=os.environ.get("RTGUARD_ROLE", "all"),
+        help="what this process runs: all (default), or one scale-out role: ingest (agent endpoints), "
+        "detect (detection worker), api (GuardDuty API); see docs/scale-out.md",
+    )
     s.add_argument("--region", default=os.environ.get("RTGUARD_REGION", "us-east-1"))
     s.add_argument("--rules", type=Path, action="append", default=[], help="extra rule file or directory")
     s.add_argument(
@@ -148,6 +201,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_server(args: argparse.Namespace) -> int:
+    from rtguard.bus.config import NatsConfig
     from rtguard.server import ServerConfig, serve
 
     host, port = args.listen
@@ -164,17 +218,29 @@ def _run_server(args: argparse.Namespace) -> int:
         publish=tuple(args.publish),
         intel_dirs=tuple(args.intel_dir)
         or tuple(Path(d) for d in [os.environ.get("RTGUARD_INTEL_DIR", "")] if d),
+        role=args.role,
+        bus_url=args.bus,
+        nats=NatsConfig(
+            stream=args.nats_stream,
+            partitions=args.nats_partitions,
+            ack_wait=args.nats_ack_wait,
+            max_bytes=args.nats_max_mb * 1024 * 1024,
+        ),
     )
-    if args.bus != "memory":
-        print(f"rtguard server: bus {args.bus!r} is not available yet; use --bus memory", file=sys.stderr)
+    if args.role != "all" and (args.bus == "memory" or not args.store):
+        print(
+            f"rtguard server: --role {args.role} shares its work with other processes: give them one "
+            "--store (postgresql+psycopg://...) and one --bus (nats://...); see docs/scale-out.md",
+            file=sys.stderr,
+        )
         return 2
 
     def ready(server: object) -> None:
-        print(
-            f"rtguard server listening on {config.endpoint_url}; credentials in "
-            f"{config.data_dir / 'credentials.json'}",
-            flush=True,
+        where = (
+            f"; credentials in {config.data_dir / 'credentials.json'}" if args.role in ("all", "api") else ""
         )
+        name = "rtguard server" if args.role == "all" else f"rtguard server ({args.role})"
+        print(f"{name} listening on {config.endpoint_url}{where}", flush=True)
         print(
             f"web console: {config.endpoint_url}/console/ (sign in with aws_access_key_id and "
             "aws_secret_access_key from credentials.json)",

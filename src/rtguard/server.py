@@ -1,8 +1,11 @@
-"""``rtguard server``: the embedded server in one process (ingest, detection, API, SQLite).
+"""``rtguard server``: the server, in one process (``--role all``, the embedded default: SQLite and
+the memory bus) or as one of the scale-out roles (``ingest``, ``detect``, ``api``) sharing a
+PostgreSQL store and a NATS JetStream bus.
 
-Builds the FastAPI app from the ingest router and the GuardDuty API router, bootstraps the
-account, detector, access keys and agent token on first start (``credentials.json``, mode
-0600; later starts reuse them), starts the detection worker and serves with uvicorn. It wires
+Builds the FastAPI app from the parts the role runs (ingest and inventory routers, the GuardDuty
+API, ``/metrics`` and ``/healthz`` always), bootstraps the account, detector, access keys and
+agent token on first start where the API runs (``credentials.json``, mode 0600; later starts
+reuse them), starts the detection worker where detection runs and serves with uvicorn. It wires
 layers together and must not contain detection, storage or API logic of its own.
 """
 
@@ -17,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import uvicorn
 from fastapi import FastAPI
@@ -25,6 +28,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from rtguard import __version__
 from rtguard.api.app import mount_api
+from rtguard.bus.base import BusError
+from rtguard.bus.config import NatsConfig
 from rtguard.bus.memory import MemoryBus
 from rtguard.console import ConsoleConfig, mount_console
 from rtguard.coverage.monitor import CoverageConfig, CoverageMonitor
@@ -44,9 +49,16 @@ from rtguard.store.sqlite import SqlStore
 from rtguard.usage.meter import UsageMeter, metering_hook
 from rtguard.worker import DetectionWorker, FindingListener
 
+if TYPE_CHECKING:
+    from rtguard.bus.nats import NatsBus
+
 _log = logging.getLogger(__name__)
 DEFAULT_REGION: Final = "us-east-1"
 CREDENTIALS_FILE: Final = "credentials.json"
+ROLES: Final = ("all", "ingest", "detect", "api")
+_INGEST: Final = frozenset({"all", "ingest"})
+_DETECT: Final = frozenset({"all", "detect"})
+_API: Final = frozenset({"all", "api"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +76,9 @@ class ServerConfig:
     retention_days: int = 90  # findings not updated for this long are deleted
     publish: tuple[tuple[str, str], ...] = ()  # static (destinationType, destinationArn) pairs
     intel_dirs: tuple[Path, ...] = ()  # local threat-intel feed directories (rtguard intel update)
+    role: str = "all"  # all | ingest | detect | api
+    bus_url: str = "memory"  # memory | nats://HOST:PORT[,nats://...]
+    nats: NatsConfig = field(default_factory=NatsConfig)  # stream, partitions, limits (NATS bus only)
 
     @property
     def endpoint_url(self) -> str:
@@ -162,13 +177,15 @@ def write_credentials(path: Path, cred: Credentials) -> None:
 
 @dataclass(slots=True, kw_only=True)
 class Server:
-    """The assembled server: app, store, worker and credentials."""
+    """The assembled server: app, store, bus, and what its role runs (None where it does not)."""
 
     app: FastAPI
     store: SqlStore
-    worker: DetectionWorker
+    worker: DetectionWorker | None
     registry: AgentRegistry
-    credentials: Credentials
+    credentials: Credentials | None
+    bus: MemoryBus | NatsBus
+    role: str = "all"
     coverage: CoverageMonitor | None = None
     lifecycle: FindingsLifecycle | None = None
     retention: RetentionTask | None = None
@@ -181,7 +198,7 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _metrics(server_registry: AgentRegistry, worker: DetectionWorker) -> str:
+def _ingest_metrics(server_registry: AgentRegistry) -> list[str]:
     lines = [
         "# HELP rtguard_events_received_total Events accepted from agents.",
         "# TYPE rtguard_events_received_total counter",
@@ -189,24 +206,8 @@ def _metrics(server_registry: AgentRegistry, worker: DetectionWorker) -> str:
         "# HELP rtguard_ingest_rejected_total Batches rejected by reason.",
         "# TYPE rtguard_ingest_rejected_total counter",
     ]
-    for reason in ("auth_failed", "rejected_size", "rejected_invalid"):
+    for reason in ("auth_failed", "rejected_size", "rejected_invalid", "bus_unavailable"):
         lines.append(f'rtguard_ingest_rejected_total{{reason="{reason}"}} {server_registry.counters[reason]}')
-    lines += [
-        "# HELP rtguard_events_processed_total Events run through detection.",
-        "# TYPE rtguard_events_processed_total counter",
-        f"rtguard_events_processed_total {worker.counters['events_processed']}",
-        "# HELP rtguard_detection_errors_total Events detection could not process, by reason.",
-        "# TYPE rtguard_detection_errors_total counter",
-    ]
-    for reason in ("decode_errors", "engine_errors", "no_detector", "monitoring_disabled", "listener_errors"):
-        lines.append(f'rtguard_detection_errors_total{{reason="{reason}"}} {worker.counters[reason]}')
-    lines += [
-        "# HELP rtguard_findings_total Detections by finding type.",
-        "# TYPE rtguard_findings_total counter",
-    ]
-    for ftype, n in sorted(worker.findings_by_type.items()):
-        escaped = _label(ftype)
-        lines.append(f'rtguard_findings_total{{type="{escaped}"}} {n}')
     lines += ["# HELP rtguard_agent_dropped_total Events agents dropped, by agent and reason (heartbeats).",
               "# TYPE rtguard_agent_dropped_total counter"]  # fmt: skip
     for agent_id, beat in sorted(server_registry.snapshot().items()):
@@ -224,7 +225,42 @@ def _metrics(server_registry: AgentRegistry, worker: DetectionWorker) -> str:
         if isinstance(count, int) and not isinstance(count, bool):
             aid = _label(agent_id)
             lines.append(f'rtguard_agent_coalesced_total{{agent="{aid}"}} {count}')
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _detect_metrics(worker: DetectionWorker) -> list[str]:
+    lines = [
+        "# HELP rtguard_events_processed_total Events run through detection.",
+        "# TYPE rtguard_events_processed_total counter",
+        f"rtguard_events_processed_total {worker.counters['events_processed']}",
+        "# HELP rtguard_detection_errors_total Events detection could not process, by reason.",
+        "# TYPE rtguard_detection_errors_total counter",
+    ]
+    for reason in ("decode_errors", "engine_errors", "no_detector", "monitoring_disabled", "listener_errors"):
+        lines.append(f'rtguard_detection_errors_total{{reason="{reason}"}} {worker.counters[reason]}')
+    lines += [
+        "# HELP rtguard_detection_failures_total Detection passes or bus messages that failed and are retried.",
+        "# TYPE rtguard_detection_failures_total counter",
+    ]
+    for reason in ("store_failures", "bus_errors", "pass_errors"):
+        lines.append(f'rtguard_detection_failures_total{{reason="{reason}"}} {worker.counters[reason]}')
+    lines += [
+        "# HELP rtguard_detection_redeliveries_total Bus messages the detection worker got again.",
+        "# TYPE rtguard_detection_redeliveries_total counter",
+        f"rtguard_detection_redeliveries_total {worker.counters['redeliveries']}",
+        "# HELP rtguard_detection_already_applied_total Redelivered messages whose findings were stored before (not counted twice).",
+        "# TYPE rtguard_detection_already_applied_total counter",
+        f"rtguard_detection_already_applied_total {worker.counters['messages_already_applied']}",
+        "# HELP rtguard_detection_applied_keys_pruned_total Applied bus-message keys forgotten after 7 days.",
+        "# TYPE rtguard_detection_applied_keys_pruned_total counter",
+        f"rtguard_detection_applied_keys_pruned_total {worker.counters['applied_keys_pruned']}",
+        "# HELP rtguard_findings_total Detections by finding type.",
+        "# TYPE rtguard_findings_total counter",
+    ]
+    for ftype, n in sorted(worker.findings_by_type.items()):
+        escaped = _label(ftype)
+        lines.append(f'rtguard_findings_total{{type="{escaped}"}} {n}')
+    return lines
 
 
 def _usage_metrics(meter: UsageMeter) -> list[str]:
@@ -258,58 +294,102 @@ def _detectors(intel_dirs: tuple[Path, ...]) -> tuple[Detector[Any], ...]:
     return tuple(ThreatIntelDetector(feed) if isinstance(d, ThreatIntelDetector) else d for d in BUILTIN)
 
 
+def _build_bus(url: str, nats_config: NatsConfig) -> MemoryBus | NatsBus:
+    """The bus named by ``--bus``: ``memory`` or a NATS URL (connected, stream ensured)."""
+    if url in ("", "memory"):
+        return MemoryBus()
+    if url.startswith(("nats://", "tls://")):
+        from rtguard.bus.nats import NatsBus
+
+        try:
+            return NatsBus(url, nats_config)
+        except (BusError, ValueError) as exc:
+            raise SystemExit(f"rtguard server: --bus: {exc}") from exc
+    raise SystemExit(f"rtguard server: --bus {url!r}: expected memory or nats://HOST:PORT")
+
+
 def build_server(config: ServerConfig, listeners: tuple[FindingListener, ...] = ()) -> Server:
-    """Assemble the server (does not start threads or listen)."""
+    """Assemble the server for ``config.role`` (does not start threads or listen)."""
+    role = config.role
+    if role not in ROLES:
+        raise SystemExit(f"rtguard server: --role {role!r}: expected one of {', '.join(ROLES)}")
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    store = SqlStore(config.resolved_store_url())
-    cred = bootstrap(store, config)
-    ensure_organization(store, cred.account_id, int(time.time() * 1000))
-    engine, result = build_engine(config.rule_paths, detectors=_detectors(config.intel_dirs))
-    if result.errors:
-        raise SystemExit("rule files have errors:\n" + format_load_result(result, warnings=False))
-    bus = MemoryBus()
-    registry = AgentRegistry()
+    try:
+        store = SqlStore(config.resolved_store_url())
+    except ValueError as exc:
+        raise SystemExit(f"rtguard server: --store: {exc}") from exc
+    # Credentials are written where clients are served; ingest and detection only need the store.
+    cred = bootstrap(store, config) if role in _API else None
+    if cred is not None:
+        ensure_organization(store, cred.account_id, int(time.time() * 1000))
+    engine = None
+    if role in _DETECT:
+        engine, result = build_engine(config.rule_paths, detectors=_detectors(config.intel_dirs))
+        if result.errors:
+            store.close()
+            raise SystemExit("rule files have errors:\n" + format_load_result(result, warnings=False))
     try:
         lifecycle = build_lifecycle(store, static=config.publish, export_root=config.data_dir / "exports")
     except ValueError as exc:
+        store.close()
         raise SystemExit(f"rtguard server: --publish: {exc}") from exc
-    retention = RetentionTask(store, config.retention_days)
-    worker = DetectionWorker(
-        store,
-        engine,
-        bus,
-        region=config.region,
-        listeners=(*listeners, lifecycle.on_finding),
-        admit=lifecycle.admit,
-        intel=StoreIntelProvider(store).view,
-    )
+    try:
+        # The API reads the store only: it needs no bus connection.
+        bus = _build_bus(config.bus_url if role != "api" else "memory", config.nats)
+    except SystemExit:
+        store.close()
+        raise
+    registry = AgentRegistry()
+    retention = RetentionTask(store, config.retention_days) if role in _DETECT else None
+    worker = None
+    if engine is not None:
+        worker = DetectionWorker(
+            store,
+            engine,
+            bus,
+            region=config.region,
+            listeners=(*listeners, lifecycle.on_finding),
+            admit=lifecycle.admit,
+            intel=StoreIntelProvider(store).view,
+        )
     app = FastAPI(title="rtguard", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
-    coverage = CoverageMonitor(
-        store, CoverageConfig(agent_timeout=config.agent_timeout, region=config.region)
-    )
-    coverage.add_listener(lifecycle.on_coverage_event)
-    usage = UsageMeter(store, timeout=config.agent_timeout)
-    hook = metering_hook(coverage.on_heartbeat, usage)
-    app.include_router(build_ingest_router(store, bus, registry, heartbeat_hook=hook))
+    coverage = None
+    usage = None
+    if role in _INGEST:
+        cov = coverage = CoverageMonitor(
+            store, CoverageConfig(agent_timeout=config.agent_timeout, region=config.region)
+        )
+        coverage.add_listener(lifecycle.on_coverage_event)
+        usage = UsageMeter(store, timeout=config.agent_timeout)
+        hook = metering_hook(coverage.on_heartbeat, usage)
+        app.include_router(build_ingest_router(store, bus, registry, heartbeat_hook=hook))
 
-    def runtime_settings(account_id: str) -> dict[str, bool]:
-        _detector, rs = coverage.settings(account_id)
-        return {"runtimeMonitoring": rs.runtime, "ecsFargateAgentManagement": rs.fargate_auto,
-                "ec2AgentManagement": rs.ec2_auto}  # fmt: skip
+        def runtime_settings(account_id: str) -> dict[str, bool]:
+            _detector, rs = cov.settings(account_id)
+            return {"runtimeMonitoring": rs.runtime, "ecsFargateAgentManagement": rs.fargate_auto,
+                    "ec2AgentManagement": rs.ec2_auto}  # fmt: skip
 
-    app.include_router(build_inventory_router(store, on_report=coverage.wake, settings_of=runtime_settings))
+        app.include_router(
+            build_inventory_router(store, on_report=coverage.wake, settings_of=runtime_settings)
+        )
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> str:
-        extra = lifecycle.metrics_lines() + retention.metrics_lines() + _usage_metrics(usage)
-        return _metrics(registry, worker) + "\n".join(extra) + "\n"
+        lines = _ingest_metrics(registry) if role in _INGEST else []
+        lines += _detect_metrics(worker) if worker is not None else []
+        lines += _usage_metrics(usage) if usage is not None else []
+        lines += lifecycle.metrics_lines() + (retention.metrics_lines() if retention is not None else [])
+        if not isinstance(bus, MemoryBus):
+            lines += bus.metrics_lines()
+        return "\n".join(lines) + "\n"
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
-        return JSONResponse({"status": "ok", "version": __version__})
+        return JSONResponse({"status": "ok", "version": __version__, "role": role})
 
     def server_losses() -> list[tuple[str, str, int]]:
         # the same counters as /metrics' rtguard_ingest_rejected_total and rtguard_detection_errors_total
+        # (in a scaled-out deployment, those of the processes serving this role only)
         rejected = ("auth_failed", "rejected_size", "rejected_invalid")
         unprocessed = (
             "decode_errors",
@@ -318,21 +398,27 @@ def build_server(config: ServerConfig, listeners: tuple[FindingListener, ...] = 
             "monitoring_disabled",
             "listener_errors",
         )
-        return [("ingest: batches rejected", r, registry.counters[r]) for r in rejected] + [
-            ("detection: not processed", r, worker.counters[r]) for r in unprocessed
-        ]
+        losses = (
+            [("ingest: batches rejected", r, registry.counters[r]) for r in rejected]
+            if role in _INGEST
+            else []
+        )
+        if worker is not None:
+            losses += [("detection: not processed", r, worker.counters[r]) for r in unprocessed]
+        return losses
 
-    mount_console(
-        app,
-        store,
-        ConsoleConfig(region=config.region, agent_timeout=config.agent_timeout),
-        hooks=lifecycle,
-        server_counters=server_losses,
-    )
-    mount_api(app, store, config.region, hooks=lifecycle)
+    if role in _API:
+        mount_console(
+            app,
+            store,
+            ConsoleConfig(region=config.region, agent_timeout=config.agent_timeout),
+            hooks=lifecycle,
+            server_counters=server_losses,
+        )
+        mount_api(app, store, config.region, hooks=lifecycle)
 
-    return Server(app=app, store=store, worker=worker, registry=registry, credentials=cred, coverage=coverage,
-        lifecycle=lifecycle, retention=retention, usage=usage)  # fmt: skip
+    return Server(app=app, store=store, worker=worker, registry=registry, credentials=cred, bus=bus, role=role,
+        coverage=coverage, lifecycle=lifecycle, retention=retention, usage=usage)  # fmt: skip
 
 
 def serve(config: ServerConfig, ready: Callable[[Server], None] | None = None) -> None:
@@ -341,7 +427,8 @@ def serve(config: ServerConfig, ready: Callable[[Server], None] | None = None) -
     for task in (server.lifecycle, server.retention):
         if task is not None:
             task.start()
-    server.worker.start()
+    if server.worker is not None:
+        server.worker.start()
     if server.coverage is not None:
         server.coverage.start()
     uv = uvicorn.Server(
@@ -360,10 +447,14 @@ def serve(config: ServerConfig, ready: Callable[[Server], None] | None = None) -
     finally:
         if server.coverage is not None:
             server.coverage.stop()
-        server.worker.stop()
+        if server.worker is not None:
+            server.worker.stop()
         for task in (server.lifecycle, server.retention):
             if task is not None:
                 task.stop()
+        if not isinstance(server.bus, MemoryBus):
+            server.bus.close()
+        server.store.close()
 
 
 def _when_started(uv: uvicorn.Server, server: Server, ready: Callable[[Server], None]) -> None:

@@ -1,5 +1,6 @@
-"""Fixtures for the API tests: a SqlStore seeded with GuardDuty-shaped runtime findings, served by
-uvicorn on 127.0.0.1, and boto3 GuardDuty clients signed with the keys the store issued."""
+"""Fixtures for the API tests: a SqlStore seeded with GuardDuty-shaped runtime findings (on SQLite
+and on a real PostgreSQL server: every API test runs on both), served by uvicorn on 127.0.0.1, and
+boto3 GuardDuty clients signed with the keys the store issued."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from fastapi import FastAPI
 from rtguard.api import mount_api
 from rtguard.store import SqlStore
 from rtguard.testing.apiserver import serve_in_thread
+from rtguard.testing.postgres import STORE_BACKENDS, store_url
 
 ACCOUNT = "123456789012"
 REGION = "us-west-2"
@@ -174,9 +176,9 @@ class ApiEnv:
 SEEDED = 37
 
 
-@pytest.fixture(scope="module")
-def api_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiEnv]:
-    store = SqlStore(f"sqlite:///{tmp_path_factory.mktemp('api') / 'rtguard.db'}")
+@pytest.fixture(scope="module", params=STORE_BACKENDS)
+def api_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiEnv]:
+    store = SqlStore(store_url(request, str(request.param), tmp_path_factory.mktemp("api") / "rtguard.db"))
     store.create_account(ACCOUNT, REGION)
     key_id, secret = store.create_access_key(ACCOUNT)
     detector = store.create_detector(ACCOUNT)

@@ -419,6 +419,7 @@ def test_real_server_meters_within_seconds_and_exports_metrics(tmp_path: Path) -
     GetUsageStatistics and the ``/metrics`` counter at once, and the two agree."""
     server = build_server(ServerConfig(data_dir=tmp_path, region=REGION))
     cred = server.credentials
+    assert cred is not None
     with serve_in_thread(server.app) as url:
         agent = Agent(url, cred.agent_token, tmp_path / "agent", instance="i-0real")
         started = time.time()

@@ -24,6 +24,7 @@ def _loss(html: str, reason: str) -> int:
 def test_server_mounts_the_console_with_its_credentials_and_loss_counters(tmp_path: Path) -> None:
     server = build_server(ServerConfig(data_dir=tmp_path))
     cred = server.credentials
+    assert cred is not None
     try:
         with serve_in_thread(server.app) as url, httpx.Client(base_url=url, follow_redirects=False) as client:
             assert client.get("/console/").status_code == 303

@@ -132,6 +132,7 @@ def test_the_server_loads_the_intel_dir_at_start(feeds: Feeds, tmp_path: Path) -
     [result] = update_feeds([parse_source(f"c2ips=c2@{url}:csv/2")], out)
     assert (result.networks, result.skipped) == (1, 1), "a private address is skipped, not listed"
     server = build_server(ServerConfig(data_dir=tmp_path / "data", intel_dirs=(out,)))
+    assert server.worker is not None  # role "all" runs detection
     engine = server.worker._engine  # the engine the worker runs
     assert "Backdoor:Runtime/C&CActivity.B" in _types(engine.evaluate(connect_event("8.8.4.4", 443)))
     assert "Backdoor:Runtime/C&CActivity.B!DNS" in _types(

@@ -1,4 +1,5 @@
-"""Fixtures for the store tests: a file-backed SqlStore with one account, and a finding builder."""
+"""Fixtures for the store tests: a SqlStore with one account on each backend (a SQLite file and a
+fresh database on a real PostgreSQL server), and a finding builder."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from rtguard.store import SqlStore
+from rtguard.testing.postgres import STORE_BACKENDS, store_url
 
 ACCOUNT = "111122223333"
 REGION = "eu-west-1"
@@ -16,9 +18,9 @@ REGION = "eu-west-1"
 FindingFactory = Callable[..., dict[str, Any]]
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'rtguard.db'}"
+@pytest.fixture(params=STORE_BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url(request, str(request.param), tmp_path / "rtguard.db")
 
 
 @pytest.fixture

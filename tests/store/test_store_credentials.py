@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import re
-import sqlite3
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
+from sqlalchemy import Connection, create_engine, text
 
 from rtguard.store import SqlStore, UnknownAccountError
 from rtguard.store.schema import SCHEMA_VERSION
 
 ACCOUNT = "111122223333"
 REGION = "eu-west-1"
+
+
+@contextmanager
+def raw(db_url: str) -> Iterator[Connection]:
+    """A plain connection to the store's database (SQLite or PostgreSQL), committed on exit."""
+    engine = create_engine(db_url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.begin() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
+def rows(conn: Connection, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in conn.execute(text(sql), params)]
 
 
 def test_account_creation_is_idempotent_and_validated(store: SqlStore) -> None:
@@ -37,15 +54,15 @@ def test_access_keys_look_like_aws_and_resolve_to_their_account(store: SqlStore)
         store.create_access_key("999999999999")
 
 
-def test_agent_tokens_resolve_and_are_not_stored_in_clear(store: SqlStore, tmp_path: Path) -> None:
+def test_agent_tokens_resolve_and_are_not_stored_in_clear(store: SqlStore, db_url: str) -> None:
     token = store.create_agent_token(ACCOUNT)
     assert store.lookup_agent_token(token) == ACCOUNT
     assert store.lookup_agent_token(token + "x") is None
     with pytest.raises(UnknownAccountError):
         store.create_agent_token("999999999999")
-    with sqlite3.connect(tmp_path / "rtguard.db") as raw:
-        rows = raw.execute("SELECT * FROM agent_tokens").fetchall()
-    assert rows and all(token not in str(row) for row in rows)
+    with raw(db_url) as conn:
+        stored = rows(conn, "SELECT * FROM agent_tokens")
+    assert stored and all(token not in str(row) for row in stored)
 
 
 def test_detector_has_guardduty_shape_and_is_private_to_its_account(store: SqlStore) -> None:
@@ -68,7 +85,7 @@ def test_detector_has_guardduty_shape_and_is_private_to_its_account(store: SqlSt
     assert store.get_detector(ACCOUNT, "0" * 32) is None
 
 
-def test_reopen_keeps_data_and_schema_version(db_url: str, tmp_path: Path) -> None:
+def test_reopen_keeps_data_and_schema_version(db_url: str) -> None:
     first = SqlStore(db_url)
     first.create_account(ACCOUNT, REGION)
     key_id, secret = first.create_access_key(ACCOUNT)
@@ -76,15 +93,16 @@ def test_reopen_keeps_data_and_schema_version(db_url: str, tmp_path: Path) -> No
     again = SqlStore(db_url)
     assert again.lookup_secret(key_id) == (ACCOUNT, secret)
     again.close()
-    with sqlite3.connect(tmp_path / "rtguard.db") as raw:
-        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
-        assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    with raw(db_url) as conn:
+        assert rows(conn, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+        if db_url.startswith("sqlite"):
+            assert rows(conn, "PRAGMA journal_mode") == [("wal",)]
 
 
-def test_newer_schema_is_refused(db_url: str, tmp_path: Path) -> None:
+def test_newer_schema_is_refused(db_url: str) -> None:
     SqlStore(db_url).close()
-    with sqlite3.connect(tmp_path / "rtguard.db") as raw:
-        raw.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+    with raw(db_url) as conn:
+        conn.execute(text("UPDATE schema_version SET version = :v"), {"v": SCHEMA_VERSION + 1})
     with pytest.raises(RuntimeError, match="newer than this rtguard"):
         SqlStore(db_url)
 

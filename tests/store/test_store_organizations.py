@@ -4,6 +4,7 @@ member (enforced in the write transaction), and an upgrade from a database made 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -34,8 +35,8 @@ def test_an_account_joins_one_organization_and_the_management_account_creates_it
     store.close()
 
 
-def test_a_member_is_associated_with_one_administrator_at_a_time(tmp_path: Path) -> None:
-    store = SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def test_a_member_is_associated_with_one_administrator_at_a_time(db_url: str) -> None:
+    store = SqlStore(db_url)
     store.put_member(_member("111111111111", "333333333333", "Enabled"))
     store.put_member(_member("222222222222", "333333333333", "Invited"))  # invitations may pile up
     with pytest.raises(MemberConflictError) as caught:
@@ -71,3 +72,28 @@ def test_a_version_3_database_is_upgraded_and_keeps_its_data(tmp_path: Path) -> 
     store.close()
     with sqlite3.connect(path) as raw:
         assert raw.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+
+
+def test_racing_administrators_cannot_both_take_one_member(db_url: str) -> None:
+    stores = [SqlStore(db_url) for _ in range(8)]  # separate connections, as separate processes have
+    start = threading.Barrier(len(stores))
+    won: list[str] = []
+
+    def claim(i: int) -> None:
+        admin = f"9000000000{i:02d}"
+        start.wait()
+        try:
+            stores[i].put_member(_member(admin, "333333333333", "Enabled"))
+            won.append(admin)
+        except MemberConflictError:
+            pass
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(stores))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    associated = [m.admin_account_id for m in stores[0].memberships("333333333333") if m.status == "Enabled"]
+    assert len(won) == 1 and associated == won
+    for s in stores:
+        s.close()

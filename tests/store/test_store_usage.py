@@ -19,13 +19,14 @@ USAGE_TABLES = {"usage_agents", "usage_resources", "usage_hours", "usage_trials"
 
 def test_version_4_database_is_migrated_to_the_usage_tables(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    assert MIGRATIONS[-1] is create_usage_tables and SCHEMA_VERSION == 5
+    before = MIGRATIONS.index(create_usage_tables)
+    assert before == 4  # organizations (4) came before usage (5)
     engine = create_engine(url)
     with engine.begin() as conn:  # what the previous release created
         schema_version.create(conn)
-        for migration in MIGRATIONS[:4]:
+        for migration in MIGRATIONS[:before]:
             migration(conn)
-        conn.execute(schema_version.insert().values(version=4))
+        conn.execute(schema_version.insert().values(version=before))
         conn.exec_driver_sql(
             "INSERT INTO accounts VALUES ('111122223333', 'eu-west-1', '2026-01-01T00:00:00Z')"
         )
@@ -58,6 +59,6 @@ def test_version_4_database_is_migrated_to_the_usage_tables(tmp_path: Path) -> N
     assert store.trial_starts(ACCOUNT) == {"EC2_RUNTIME_MONITORING": 5.0}
     store.close()
     with sqlite3.connect(tmp_path / "old.db") as raw:
-        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(5,)]
+        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
         tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert tables >= USAGE_TABLES

@@ -29,6 +29,7 @@ NCPU = os.cpu_count() or 1
 def running(tmp_path: Path) -> Iterator[tuple[Server, str, Path]]:
     server = build_server(ServerConfig(data_dir=tmp_path, region="us-east-1"))
     with serve_in_thread(server.app) as url:
+        assert server.credentials is not None
         headers = {"authorization": f"Bearer {server.credentials.agent_token}"}
         for i in range(3):
             for agent, instance in (("a-evil", HOSTILE), ("a-good", "i-0good")):
@@ -43,6 +44,7 @@ def running(tmp_path: Path) -> Iterator[tuple[Server, str, Path]]:
 def test_summary_matches_the_api(running: tuple[Server, str, Path]) -> None:
     server, url, _ = running
     cred = server.credentials
+    assert cred is not None
     gd = boto3.client("guardduty", endpoint_url=url, region_name=cred.region, aws_access_key_id=cred.aws_access_key_id,
                       aws_secret_access_key=cred.aws_secret_access_key)  # fmt: skip
     summary = fetch_summary(gd, cred.detector_id, cred.account_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 from rtguard.model.events import Event
@@ -43,6 +43,21 @@ class MemoryBus:
         if event is not None:
             self.recalled += 1
         return event
+
+    def batch_stored(
+        self,
+        account_id: str,
+        agent_id: str,
+        seq: int,
+        lines: Sequence[str],
+        events: Sequence[Event],
+        *,
+        new: bool,
+    ) -> None:
+        """A batch is durable in the store: keep its decoded events and ring (a retry: nothing to do)."""
+        if new:
+            self.remember(zip(lines, events, strict=True))
+            self.notify()
 
     def notify(self) -> None:
         """Tell the worker that new events are durable in the store."""

@@ -1,7 +1,8 @@
 """``POST /agent/v1/batches`` and ``POST /agent/v1/heartbeat``.
 
-A batch is acked (200) only after the store committed it; a repeated (agent id, seq) is acked
-as a duplicate without storing anything twice. Bad input of any kind (no or wrong token,
+A batch is acked (200) only after the store committed it and the bus holds it (a bus that cannot
+take it gives 503, and the agent retries); a repeated (agent id, seq) is acked as a duplicate
+without storing anything twice. Bad input of any kind (no or wrong token,
 oversized or malformed gzip, invalid JSON, a batch the codec rejects) gets a clear 4xx error
 with a JSON ``message`` and stores nothing. This module must not run detection: it rings the
 bus and returns.
@@ -23,7 +24,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from rtguard.bus.memory import MemoryBus
+from rtguard.bus.base import Bus, BusError
 from rtguard.model.codec import READ_VERSIONS, CodecError, JsonDict, decode_batch, event_lines, loads
 
 AGENT_CONFIG_VERSION: Final = 1
@@ -85,7 +86,7 @@ def _decompress(body: bytes, limit: int) -> bytes:
 
 def build_ingest_router(
     store: IngestStore,
-    bus: MemoryBus,
+    bus: Bus,
     registry: AgentRegistry,
     limits: IngestLimits | None = None,
     heartbeat_hook: HeartbeatHook | None = None,
@@ -147,10 +148,16 @@ def build_ingest_router(
         new = store.record_batch(account, batch.agent_id, batch.seq, lines)
         if new:
             registry.counters["events_received"] += len(lines)
-            bus.remember(zip(lines, batch.events, strict=True))
-            bus.notify()
         else:
             registry.counters["batches_duplicate"] += 1
+        try:
+            bus.batch_stored(account, batch.agent_id, batch.seq, lines, batch.events, new=new)
+        except BusError as exc:
+            # Stored, but not yet handed to detection: no ack, so the agent retries (the retry is
+            # recognised as a duplicate by the store and published again).
+            registry.counters["bus_unavailable"] += 1
+            _log.warning("batch %s/%d stored but not published: %s", batch.agent_id, batch.seq, exc)
+            return _error(503, "ServiceUnavailable", f"event bus unavailable, retry later: {exc}")
         return JSONResponse({"accepted": len(lines), "duplicate": not new, "seq": batch.seq})
 
     @router.post("/heartbeat")

@@ -1,6 +1,6 @@
 """The ``Store`` protocol: everything the server keeps durably (accounts and their credentials,
 detectors, the ingest log of runtime events with consumer cursors, and findings in GuardDuty's wire
-shape), stated as one typed boundary that SQLite and, later, PostgreSQL implement.
+shape), stated as one typed boundary that SQLite and PostgreSQL implement (``SqlStore``).
 
 This module only declares the contract and its small value types; it must not import SQLAlchemy or
 any backend, and must not hold state.
@@ -9,6 +9,7 @@ any backend, and must not hold state.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, Final, NamedTuple, Protocol
 
 from rtguard.store.lifecycle import LifecycleStore
@@ -16,7 +17,7 @@ from rtguard.store.org_types import OrganizationStore
 from rtguard.store.query import Condition, FindingPage, Scope, SortSpec
 from rtguard.store.stats import GroupBy
 
-__all__ = ["DEFAULT_SORT", "EventRow", "Store", "StoreError", "UnknownAccountError"]
+__all__ = ["DEFAULT_SORT", "EventRow", "FindingUpsert", "Store", "StoreError", "UnknownAccountError"]
 
 # Without a sort criterion findings come newest-created first. createdAt never changes, so paging
 # through this order neither repeats nor skips findings that are re-aggregated meanwhile.
@@ -29,6 +30,16 @@ class EventRow(NamedTuple):
     id: int
     account_id: str
     event_json: str
+
+
+class FindingUpsert(NamedTuple):
+    """The arguments of one :meth:`Store.upsert_finding`, for :meth:`Store.apply_findings_once`."""
+
+    account_id: str
+    detector_id: str
+    finding_id: str
+    doc: Mapping[str, Any]
+    seen_at: str
 
 
 class StoreError(Exception):
@@ -124,8 +135,8 @@ class Store(LifecycleStore, OrganizationStore, Protocol):
         """Up to ``limit`` events with id > ``cursor_id``, in id order; empty when caught up.
 
         Ids must become visible in increasing order, or a reader could move its cursor past an id
-        committed late. SQLite guarantees it (one writer at a time); a PostgreSQL backend must
-        serialise appends (e.g. an advisory lock in ``record_batch``) to keep the guarantee.
+        committed late. SQLite guarantees it (one writer at a time); on PostgreSQL
+        ``record_batch`` serialises appends with an advisory lock to keep the guarantee.
         """
         ...
 
@@ -156,6 +167,26 @@ class Store(LifecycleStore, OrganizationStore, Protocol):
         Returns:
             ``(stored document, created)``.
         """
+        ...
+
+    def apply_findings_once(
+        self, message_key: str, upserts: Sequence[FindingUpsert]
+    ) -> list[tuple[dict[str, Any], bool]] | None:
+        """Apply every upsert (as :meth:`upsert_finding`) and record ``message_key``, in one
+        transaction, unless the key was recorded before: then nothing changes.
+
+        This is what makes a redelivered bus message count once: concurrent callers with one key
+        apply it exactly once between them.
+
+        Returns:
+            The ``(stored document, created)`` of each upsert in order; None when the key was
+            already applied.
+        """
+        ...
+
+    def prune_applied(self, older_than: datetime) -> int:
+        """Forget message keys applied before ``older_than`` (a redelivery is only possible while
+        a message is unacknowledged, or re-published by an agent retry); returns how many."""
         ...
 
     def get_findings(self, detector_id: Scope, finding_ids: Sequence[str]) -> list[dict[str, Any]]:

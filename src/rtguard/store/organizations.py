@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete, select
 
+from rtguard.store.engine import MEMBER_LOCK, xact_lock
 from rtguard.store.org_types import ASSOCIATED, Member, MemberConflictError, OrgAccount, OrgConfig
 from rtguard.store.schema_org import members, org_accounts, org_config
 
@@ -162,6 +163,9 @@ class OrganizationStoreMixin:
                 already associated with a different administrator.
         """
         with self._write() as conn:
+            # PostgreSQL runs READ COMMITTED: without the lock two administrators could both see
+            # no other association and both insert one.
+            xact_lock(conn, MEMBER_LOCK)
             if member.status in ASSOCIATED:
                 other = conn.execute(
                     select(members.c.admin_account_id).where(

@@ -28,7 +28,9 @@ from sqlalchemy import (
     select,
 )
 
+from rtguard.store.engine import MIGRATE_LOCK, xact_lock
 from rtguard.store.query import Scope, scope_ids
+from rtguard.store.schema_bus import create_bus_tables
 from rtguard.store.schema_coverage import create_coverage_tables
 from rtguard.store.schema_org import create_org_tables
 from rtguard.store.schema_usage import create_usage_tables
@@ -203,6 +205,7 @@ MIGRATIONS: Final[tuple[Callable[[Connection], None], ...]] = (
     _v3_lifecycle,
     create_org_tables,
     create_usage_tables,
+    create_bus_tables,  # v6: applied bus messages (scale-out)
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -221,6 +224,7 @@ def migrate(conn: Connection) -> int:
     Raises:
         RuntimeError: the database is newer than this code (downgrades are not supported).
     """
+    xact_lock(conn, MIGRATE_LOCK)  # processes starting together on PostgreSQL migrate one at a time
     schema_version.create(conn, checkfirst=True)
     found = conn.execute(select(schema_version.c.version)).scalar()
     current = int(found) if found is not None else 0

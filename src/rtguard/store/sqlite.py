@@ -1,6 +1,7 @@
-"""``SqlStore``: the :class:`~rtguard.store.base.Store` on SQLAlchemy Core, SQLite first
-(``sqlite:///path``: WAL journal, busy timeout, ``BEGIN IMMEDIATE`` for writes, foreign keys on),
-written with portable statements so a PostgreSQL URL can follow.
+"""``SqlStore``: the :class:`~rtguard.store.base.Store` on SQLAlchemy Core, for SQLite
+(``sqlite:///path``, the embedded default) and PostgreSQL (``postgresql+psycopg://…``, the
+scale-out mode), written with portable statements; what differs per backend (engine settings,
+advisory locks) is in :mod:`rtguard.store.engine`. (The module keeps its historical name.)
 
 Findings are stored as their JSON document plus indexed columns; conditions on those columns are
 pushed down into SQL to narrow the scan, and every candidate is then re-checked with
@@ -13,19 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import Column, ColumnElement, Connection, Engine, create_engine, event, func, select
-from sqlalchemy.engine import make_url
+from sqlalchemy import Column, ColumnElement, Connection, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.pool import StaticPool
 
 from rtguard.store import ids
-from rtguard.store.base import DEFAULT_SORT, EventRow, UnknownAccountError
+from rtguard.store.base import DEFAULT_SORT, EventRow, FindingUpsert, UnknownAccountError
 from rtguard.store.coverage import CoverageStoreMixin
+from rtguard.store.engine import APPEND_LOCK, build_engine, xact_lock
 from rtguard.store.organizations import OrganizationStoreMixin
 from rtguard.store.query import (
     Condition,
@@ -54,13 +53,13 @@ from rtguard.store.schema import (
     migrate,
 )
 from rtguard.store.schema import events as event_log
+from rtguard.store.schema_bus import applied_messages
 from rtguard.store.sql_lifecycle import SqlLifecycleMixin
 from rtguard.store.stats import GroupBy, count_by_severity, grouped_statistics
 from rtguard.store.usage import UsageStoreMixin
 
 __all__ = ["SqlStore"]
 
-_BUSY_TIMEOUT_MS: Final = 10_000
 _SERVICE_ROLE: Final = (
     "arn:aws:iam::{account}:role/aws-service-role/guardduty.amazonaws.com/AWSServiceRoleForAmazonGuardDuty"
 )
@@ -105,31 +104,29 @@ class SqlStore(SqlLifecycleMixin, CoverageStoreMixin, OrganizationStoreMixin, Us
     Thread-safe: each call runs in its own pooled connection and transaction. Writes on SQLite take
     the write lock up front (``BEGIN IMMEDIATE``) and wait up to 10 s for it, so concurrent writers
     queue instead of failing. ``sqlite://`` (in memory) shares one connection behind a lock; use a
-    file for anything real.
+    file for anything real. On PostgreSQL (READ COMMITTED) the same guarantees come from row locks
+    (``SELECT … FOR UPDATE`` on findings), unique keys with a retry (a concurrent insert of the same
+    batch or finding), and advisory locks (event-log appends, migrations), so several processes can
+    share one database.
 
     Args:
-        url: SQLAlchemy URL, e.g. ``sqlite:////var/lib/rtguard/rtguard.db``.
+        url: SQLAlchemy URL, e.g. ``sqlite:////var/lib/rtguard/rtguard.db`` or
+            ``postgresql+psycopg://rtguard@db.internal/rtguard`` (``postgresql://`` means psycopg 3).
         clock: source of "now" for created/updated timestamps (tests pass a fake clock).
     """
 
     def __init__(self, url: str, clock: Callable[[], datetime] = _utc_now) -> None:
-        parsed = make_url(url)
+        built = build_engine(url)
         self._clock = clock
-        self._sqlite = parsed.get_backend_name() == "sqlite"
-        memory = self._sqlite and parsed.database in (None, "", ":memory:")
-        self._lock: contextlib.AbstractContextManager[Any] = (
-            threading.RLock() if memory else contextlib.nullcontext()
-        )
-        if memory:
-            self._engine: Engine = create_engine(
-                url, poolclass=StaticPool, connect_args={"check_same_thread": False}
-            )
-        else:
-            self._engine = create_engine(url, pool_pre_ping=not self._sqlite)
-        if self._sqlite:
-            _configure_sqlite(self._engine, wal=not memory)
-        with self._write() as conn:
-            migrate(conn)
+        self._sqlite = built.sqlite
+        self._lock = built.lock
+        self._engine = built.engine
+        try:
+            with self._write() as conn:
+                migrate(conn)
+        except BaseException:
+            self._engine.dispose()  # no pooled connection outlives a store that failed to open
+            raise
 
     # -- transactions ------------------------------------------------------------------------------
 
@@ -298,6 +295,8 @@ class SqlStore(SqlLifecycleMixin, CoverageStoreMixin, OrganizationStoreMixin, Us
     def record_batch(self, account_id: str, agent_id: str, seq: int, events: Sequence[str]) -> bool:
         try:
             with self._write() as conn:
+                # Ids must commit in increasing order (see Store.events_after): one appender at a time.
+                xact_lock(conn, APPEND_LOCK)
                 if self._batch_exists(conn, agent_id, seq):
                     return False
                 conn.execute(
@@ -341,10 +340,18 @@ class SqlStore(SqlLifecycleMixin, CoverageStoreMixin, OrganizationStoreMixin, Us
         return 0 if position is None else int(position)
 
     def set_cursor(self, name: str, position: int) -> None:
-        with self._write() as conn:
-            updated = conn.execute(cursors.update().where(cursors.c.name == name).values(position=position))
-            if updated.rowcount == 0:
-                conn.execute(cursors.insert().values(name=name, position=position))
+        for _attempt in range(2):
+            try:
+                with self._write() as conn:
+                    updated = conn.execute(
+                        cursors.update().where(cursors.c.name == name).values(position=position)
+                    )
+                    if updated.rowcount == 0:
+                        conn.execute(cursors.insert().values(name=name, position=position))
+                return
+            except IntegrityError:
+                continue  # another process created the cursor meanwhile (PostgreSQL): update it
+        raise RuntimeError(f"could not save cursor {name}")
 
     def count_events(self, agent_id: str | None = None) -> int:
         stmt = select(func.count()).select_from(event_log)
@@ -373,6 +380,46 @@ class SqlStore(SqlLifecycleMixin, CoverageStoreMixin, OrganizationStoreMixin, Us
                 # A concurrent insert of the same new id won (PostgreSQL); the retry aggregates.
                 continue
         raise RuntimeError(f"could not upsert finding {finding_id}")
+
+    def apply_findings_once(
+        self, message_key: str, upserts: Sequence[FindingUpsert]
+    ) -> list[tuple[dict[str, Any], bool]] | None:
+        for _attempt in range(3):
+            try:
+                with self._write() as conn:
+                    # The key's row is inserted first: a concurrent caller with the same key waits
+                    # on it (PostgreSQL) and then fails on the primary key, rolling back its upserts.
+                    done = conn.execute(
+                        select(applied_messages.c.message_key).where(
+                            applied_messages.c.message_key == message_key
+                        )
+                    ).first()
+                    if done is not None:
+                        return None
+                    conn.execute(
+                        applied_messages.insert().values(message_key=message_key, applied_at=self._now())
+                    )
+                    return [
+                        self._upsert_in(
+                            conn,
+                            account_id=u.account_id,
+                            detector_id=u.detector_id,
+                            finding_id=u.finding_id,
+                            doc=u.doc,
+                            seen_at=u.seen_at,
+                        )
+                        for u in upserts
+                    ]
+            except IntegrityError:
+                continue  # the same key (or a new finding id) was committed concurrently: look again
+        raise RuntimeError(f"could not apply the findings of bus message {message_key}")
+
+    def prune_applied(self, older_than: datetime) -> int:
+        cutoff = ids.iso(older_than)  # fixed-width UTC text: compares like the times it names
+        with self._write() as conn:
+            return int(
+                conn.execute(applied_messages.delete().where(applied_messages.c.applied_at < cutoff)).rowcount
+            )
 
     def _upsert_in(
         self,
@@ -457,27 +504,6 @@ class SqlStore(SqlLifecycleMixin, CoverageStoreMixin, OrganizationStoreMixin, Us
         if group_by is None:
             return {"countBySeverity": count_by_severity(docs)}
         return grouped_statistics(docs, group_by, descending=descending, max_results=max_results)
-
-
-def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Hand transaction control to SQLAlchemy's "begin" event below (pysqlite's own is broken).
-        dbapi_conn.isolation_level = None
-        cursor = dbapi_conn.cursor()
-        if wal:
-            cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged batch survives power loss
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        # Writers take the lock at BEGIN so the busy timeout applies; upgrading a read transaction
-        # to a write one later fails at once under WAL instead of waiting.
-        mode = conn.get_execution_options().get("rtguard_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def _later(current: Any, candidate: str) -> str:

@@ -90,11 +90,18 @@ class _Proc:
 class ServerProcess(_Proc):
     """``rtguard server`` on 127.0.0.1:``port`` with ``data_dir``."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        extra_args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
         super().__init__("rtguard server", data_dir / "server.log")
         self.data_dir = data_dir
         self.port = port or free_port()
         self.extra_args = extra_args
+        self.env = env
 
     @property
     def url(self) -> str:
@@ -104,7 +111,7 @@ class ServerProcess(_Proc):
     def start(self, timeout: float = 60.0) -> Self:
         """Start and wait until ``/healthz`` answers."""
         args = ["server", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir)]
-        self._spawn([*args, *self.extra_args])
+        self._spawn([*args, *self.extra_args], env=self.env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive():
