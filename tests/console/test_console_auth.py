@@ -34,6 +34,7 @@ def test_no_cookie_redirects_every_page_to_sign_in(console_env: ConsoleEnv) -> N
             "/console/findings?type=x&status=all",
             "/console/coverage",
             "/console/agents",
+            "/console/usage",
         ):
             response = client.get(path)
             assert response.status_code == 303, path

@@ -56,6 +56,7 @@ PAGES = [
     "/console/finding?" + urlencode({"id": HOSTILE_ID}),
     "/console/coverage",
     "/console/agents",
+    "/console/usage",
     "/console/agents?" + urlencode({"agent": HOSTILE_AGENT}),
 ]
 

@@ -39,6 +39,7 @@ from rtguard.console.context import ConsoleConfig, PageContext, ServerCounters
 from rtguard.console.headers import SecurityHeaders
 from rtguard.console.pages_findings import add_finding_pages
 from rtguard.console.pages_fleet import add_fleet_pages
+from rtguard.console.pages_usage import add_usage_pages
 from rtguard.console.render import link, page
 from rtguard.console.session import TokenSigner
 from rtguard.console.throttle import FailureThrottle
@@ -112,6 +113,7 @@ def build_console(
     )
     add_fleet_pages(app, ctx)
     add_finding_pages(app, ctx)
+    add_usage_pages(app, ctx)
 
     # -- sign-in ------------------------------------------------------------------------------------
 
