@@ -192,6 +192,26 @@ class Server:
     usage: UsageMeter | None = None
 
 
+# Heartbeat counters that are not losses: (heartbeat key, metric, help text).
+_AGENT_COUNTERS: Final = (
+    (
+        "coalesced",
+        "rtguard_agent_coalesced_total",
+        "Write-opens agents' kernels folded on purpose (not lost).",
+    ),
+    (
+        "ring_retried",
+        "rtguard_agent_ring_retried_total",
+        "Records agents' eBPF rings refused once and took on the retry (not lost).",
+    ),
+    (
+        "ring_wakeups",
+        "rtguard_agent_ring_wakeups_total",
+        "Consumer wakeups agents' eBPF rings forced while filling up (at most one per CPU per ms).",
+    ),
+)
+
+
 def _label(value: str) -> str:
     """A Prometheus label value, escaped as the text format requires (backslash, double quote,
     newline): agent ids and drop reasons come from agents, so a hostile one must stay one label."""
@@ -218,13 +238,12 @@ def _ingest_metrics(server_registry: AgentRegistry) -> list[str]:
                 rsn = _label(str(reason))
                 value = count if isinstance(count, int | float) and not isinstance(count, bool) else 0
                 lines.append(f'rtguard_agent_dropped_total{{agent="{aid}",reason="{rsn}"}} {value}')
-    lines += ["# HELP rtguard_agent_coalesced_total Write-opens agents' kernels folded on purpose (not lost).",
-              "# TYPE rtguard_agent_coalesced_total counter"]  # fmt: skip
-    for agent_id, beat in sorted(server_registry.snapshot().items()):
-        count = beat.get("coalesced")
-        if isinstance(count, int) and not isinstance(count, bool):
-            aid = _label(agent_id)
-            lines.append(f'rtguard_agent_coalesced_total{{agent="{aid}"}} {count}')
+    for key, name, text in _AGENT_COUNTERS:
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} counter"]
+        for agent_id, beat in sorted(server_registry.snapshot().items()):
+            count = beat.get(key)
+            if isinstance(count, int) and not isinstance(count, bool):
+                lines.append(f'{name}{{agent="{_label(agent_id)}"}} {count}')
     return lines
 
 

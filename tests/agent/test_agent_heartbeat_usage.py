@@ -18,5 +18,7 @@ def test_heartbeat_carries_host_vcpus_and_eks_cluster(monkeypatch: pytest.Monkey
     assert beat["host_vcpus"] == os.cpu_count() and isinstance(beat["host_vcpus"], int)
     assert beat["host_vcpus"] >= 1
     assert beat["eks_cluster_name"] == "" and beat["instance_id"] == "i-0abc"
+    # no sensor yet: the ring diagnostics are there, at zero
+    assert (beat["ring_retried"], beat["ring_wakeups"], beat["coalesced"]) == (0, 0, 0)
     monkeypatch.setenv(ENV_EKS_CLUSTER, "prod-eks")
     assert heartbeat_payload(state)["eks_cluster_name"] == "prod-eks"

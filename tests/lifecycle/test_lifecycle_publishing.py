@@ -277,7 +277,13 @@ def test_metrics_show_each_agents_drops_and_coalesced_opens(tmp_path: Path) -> N
 
     server = build_server(ServerConfig(data_dir=tmp_path))
     token = _json.loads((tmp_path / "credentials.json").read_text())["agent_token"]
-    beat = {"agent_id": 'a"1', "dropped": {"queue_full": 3}, "coalesced": 41}
+    beat = {
+        "agent_id": 'a"1',
+        "dropped": {"queue_full": 3},
+        "coalesced": 41,
+        "ring_retried": 2,
+        "ring_wakeups": 9,
+    }
     # a hostile agent: a newline in its id and in a reason must not start a sample of its own
     forged = {"agent_id": "b\nrtguard_events_received_total 1e9\n#", "dropped": {"x\\\ny": 1}, "coalesced": 2}
     with serve_in_thread(server.app) as url:
@@ -288,6 +294,8 @@ def test_metrics_show_each_agents_drops_and_coalesced_opens(tmp_path: Path) -> N
     server.store.close()
     assert 'rtguard_agent_dropped_total{agent="a\\"1",reason="queue_full"} 3' in text
     assert 'rtguard_agent_coalesced_total{agent="a\\"1"} 41' in text
+    assert 'rtguard_agent_ring_retried_total{agent="a\\"1"} 2' in text
+    assert 'rtguard_agent_ring_wakeups_total{agent="a\\"1"} 9' in text
     assert (
         'rtguard_agent_dropped_total{agent="b\\nrtguard_events_received_total 1e9\\n#",reason="x\\\\\\ny"} 1'
         in text

@@ -197,11 +197,11 @@ def heartbeat_payload(state: AgentState) -> JsonDict:
     dropped: dict[str, int] = {}
     if state.processor is not None:
         dropped.update({f"queue_{k}": v for k, v in state.processor.dropped.items()})
-    coalesced = 0
+    coalesced = ring_retried = ring_wakeups = 0
     if state.sensor is not None:
         stats = state.sensor.stats()
         dropped.update({f"sensor_{k}": v for k, v in (stats.lost or {}).items()})
-        coalesced = stats.coalesced
+        coalesced, ring_retried, ring_wakeups = stats.coalesced, stats.ring_retried, stats.ring_wakeups
     if state.exporter is not None:
         for key in ("events_rejected", "events_spool_full", "events_server_too_old"):
             if state.exporter.counters[key]:
@@ -226,6 +226,9 @@ def heartbeat_payload(state: AgentState) -> JsonDict:
         # repeated write-opens of a file by one process within a second, folded in the kernel
         # on purpose: not a loss, but visible
         "coalesced": coalesced,
+        # the eBPF ring's diagnostics (not losses): refusals the retry delivered, forced wakeups
+        "ring_retried": ring_retried,
+        "ring_wakeups": ring_wakeups,
         "processes_tracked": len(state.table) if state.table else 0,
         "enabled": state.enabled,
         "disabled_reason": state.disabled_reason,

@@ -56,6 +56,8 @@ _COUNTER_KEYS: Final = (
     ("events_sent", "Events sent"),
     ("processes_tracked", "Processes tracked"),
     ("coalesced", "Write-opens coalesced (not lost)"),
+    ("ring_retried", "Ring refusals retried (not lost)"),
+    ("ring_wakeups", "Ring wakeups forced"),
 )
 
 

@@ -273,6 +273,10 @@ class SensorStats:
     records: int = 0
     lost: dict[str, int] | None = None
     coalesced: int = 0
+    # eBPF ring diagnostics, not losses: refusals that the one retry delivered, and consumer
+    # wakeups the kernel forced because the ring was filling up (at most one per CPU per ms).
+    ring_retried: int = 0
+    ring_wakeups: int = 0
 
 
 class Sensor(Protocol):

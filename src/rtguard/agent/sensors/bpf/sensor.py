@@ -382,8 +382,9 @@ class BpfSensor:
 
     def stats(self) -> SensorStats:
         """Records delivered by ``poll``, records lost by reason (``ringbuf_full``; ``ringbuf_busy``:
-        the ring had room but refused the record and its retry; ``pending_full``, ``decode_error``)
-        and write-opens the kernel coalesced (``coalesced``, not a loss)."""
+        the ring had room but refused the record and its retry; ``pending_full``, ``decode_error``),
+        write-opens the kernel coalesced (``coalesced``, not a loss), and the ring's refusals
+        delivered by the retry and forced consumer wakeups (diagnostics, not losses)."""
         kc = self.kernel_counters()
         return SensorStats(
             records=self._delivered,
@@ -394,6 +395,8 @@ class BpfSensor:
                 "decode_error": sum(self._decode_errors.values()),
             },
             coalesced=kc["coalesced"],
+            ring_retried=kc["retried"],
+            ring_wakeups=kc["wakeups"],
         )
 
     def close(self) -> None:
