@@ -254,10 +254,17 @@ class ConsoleEnv:
     @contextlib.contextmanager
     def signed_in(self, *, key_id: str | None = None, secret: str | None = None) -> Iterator[httpx.Client]:
         """A client signed in through the sign-in form (the seeded account by default)."""
-        with self.client() as client:
-            response = sign_in(client, key_id or self.key_id, secret or self.secret)
-            assert response.status_code == 303, response.text
+        with signed_in_at(self.url, key_id or self.key_id, secret or self.secret) as client:
             yield client
+
+
+@contextlib.contextmanager
+def signed_in_at(url: str, key_id: str, secret: str) -> Iterator[httpx.Client]:
+    """A client of the console at ``url`` signed in through the sign-in form."""
+    with httpx.Client(base_url=url, follow_redirects=False, timeout=10) as client:
+        response = sign_in(client, key_id, secret)
+        assert response.status_code == 303, response.text
+        yield client
 
 
 CSRF_RE: Final = re.compile(r'name="csrf" value="([^"]+)"')

@@ -19,7 +19,7 @@ from rtguard.store import SqlStore
 from rtguard.store.org_types import Member
 from rtguard.testing.apiserver import serve_in_thread
 
-from .conftest import REGION, SESSION_KEY, _beat, csrf_of, finding, sign_in
+from .conftest import REGION, SESSION_KEY, _beat, csrf_of, finding, signed_in_at
 
 ADMIN = "100000000001"
 MEMBER = "100000000002"
@@ -49,11 +49,8 @@ def org_console(tmp_path: Any) -> Iterator[dict[str, Any]]:
     store.close()
 
 
-@contextlib.contextmanager
-def _client(env: dict[str, Any], account: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=env["url"], follow_redirects=False, timeout=10) as client:
-        assert sign_in(client, env[account]["key"], env[account]["secret"]).status_code == 303
-        yield client
+def _client(env: dict[str, Any], account: str) -> contextlib.AbstractContextManager[httpx.Client]:
+    return signed_in_at(env["url"], env[account]["key"], env[account]["secret"])
 
 
 def test_administrator_sees_and_archives_member_findings(org_console: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ from rtguard.store.org_types import Member
 from rtguard.store.usage import Accrual, UsageCredit
 from rtguard.testing.apiserver import serve_in_thread
 
-from .conftest import IMG, REGION, SCRIPT, SESSION_KEY, sign_in
+from .conftest import IMG, REGION, SCRIPT, SESSION_KEY, signed_in_at
 
 ADMIN = "100000000011"
 MEMBER = "100000000012"
@@ -59,11 +59,8 @@ def usage_console(tmp_path: Any) -> Iterator[dict[str, Any]]:
     store.close()
 
 
-@contextlib.contextmanager
-def _signed_in(env: dict[str, Any], account: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=env["url"], follow_redirects=False, timeout=10) as client:
-        assert sign_in(client, env[account]["key"], env[account]["secret"]).status_code == 303
-        yield client
+def _signed_in(env: dict[str, Any], account: str) -> contextlib.AbstractContextManager[httpx.Client]:
+    return signed_in_at(env["url"], env[account]["key"], env[account]["secret"])
 
 
 def _api(env: dict[str, Any], account: str, statistic: str, unit: str) -> list[dict[str, Any]]:

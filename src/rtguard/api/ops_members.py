@@ -17,11 +17,12 @@ import dataclasses
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from rtguard.api.errors import BadRequestError
 from rtguard.api.ops_common import optional_text, page_of, require_detector
-from rtguard.orgs.service import associate, org_managed
+from rtguard.orgs.service import administered_by, associate, locked_by_all, org_managed
 from rtguard.store import ids
 from rtguard.store.org_types import ASSOCIATED, Member, MemberConflictError
 
@@ -42,8 +43,6 @@ def _now_ms() -> int:
 
 
 def _iso(ms: int | None) -> str | None:
-    from datetime import UTC, datetime
-
     return None if ms is None else ids.iso(datetime.fromtimestamp(ms / 1000, UTC))
 
 
@@ -81,21 +80,8 @@ def _unprocessed(account_id: str, result: str) -> dict[str, str]:
     return {"accountId": account_id, "result": result}
 
 
-def _admin_of_org(call: Call) -> str | None:
-    """The caller's organization id if the caller is its delegated administrator."""
-    mine = call.store.org_account(call.account_id)
-    if mine is None:
-        return None
-    config = call.store.org_config(mine.org_id)
-    return mine.org_id if config is not None and config.admin_account_id == call.account_id else None
-
-
 def _all_locked(call: Call, member: Member) -> bool:
-    if not member.via_org:
-        return False
-    mine = call.store.org_account(call.account_id)
-    config = call.store.org_config(mine.org_id) if mine else None
-    return config is not None and config.auto_enable_members == "ALL"
+    return member.via_org and locked_by_all(call.store, call.account_id)
 
 
 # -- the administrator's side ----------------------------------------------------------------------
@@ -119,12 +105,10 @@ def create_members(call: Call) -> dict[str, Any]:
         optional_text(detail.get("email"), "email", low=1, high=64)
         if detail.get("email") is None:
             raise BadRequestError(f"accountDetails for {account_id}: email is required")
-    if call.store.memberships(call.account_id) and any(
-        m.status in ASSOCIATED for m in call.store.memberships(call.account_id)
-    ):
+    if any(m.status in ASSOCIATED for m in call.store.memberships(call.account_id)):
         raise BadRequestError("The request is rejected because a member account cannot be an administrator.")
-    org_id = _admin_of_org(call)
-    config = call.store.org_config(org_id) if org_id else None
+    config = administered_by(call.store, call.account_id)
+    org_id = config.org_id if config is not None else None
     unprocessed: list[dict[str, str]] = []
     now = _now_ms()
     for detail in details:
@@ -389,12 +373,8 @@ def disassociate_from_administrator(call: Call) -> dict[str, Any]:
     member = next((m for m in call.store.memberships(call.account_id) if m.status in ASSOCIATED), None)
     if member is None:
         raise BadRequestError("The request is rejected because the account has no administrator.")
-    managed = org_managed(call.store, call.account_id)
-    if managed is not None:
-        account = call.store.org_account(call.account_id)
-        config = call.store.org_config(account.org_id) if account else None
-        if config is not None and config.auto_enable_members == "ALL":
-            raise BadRequestError(_ALL_LOCKED)
+    if org_managed(call.store, call.account_id) is not None and locked_by_all(call.store, call.account_id):
+        raise BadRequestError(_ALL_LOCKED)
     call.store.put_member(_with(member, "Resigned"))
     return {}
 

@@ -19,7 +19,7 @@ from rtguard.api.ops_common import enum_value, page_of, require_detector
 from rtguard.api.ops_detectors import ADDITIONAL, RUNTIME_FEATURES, feature_requests
 from rtguard.api.ops_members import account_ids
 from rtguard.model.features import merge_features
-from rtguard.orgs.service import AUTO_ENABLE, auto_enable_all
+from rtguard.orgs.service import AUTO_ENABLE, administered_by, auto_enable_all
 from rtguard.store import ids
 from rtguard.store.lifecycle import DetectorChanges
 from rtguard.store.org_types import ASSOCIATED, OrgConfig
@@ -53,13 +53,17 @@ def _management_org(call: Call) -> str:
     return mine.org_id
 
 
-def _admin_config(call: Call) -> OrgConfig:
-    require_detector(call)
-    mine = call.store.org_account(call.account_id)
-    config = call.store.org_config(mine.org_id) if mine else None
-    if config is None or config.admin_account_id != call.account_id:
+def _delegated(call: Call) -> OrgConfig:
+    """The configuration of the organization the caller is the delegated administrator of."""
+    config = administered_by(call.store, call.account_id)
+    if config is None:
         raise BadRequestError(_NOT_ADMIN)
     return config
+
+
+def _admin_config(call: Call) -> OrgConfig:
+    require_detector(call)
+    return _delegated(call)
 
 
 def _admin_account_id(call: Call) -> str:
@@ -199,10 +203,7 @@ def _runtime_feature(call: Call, account_id: str) -> Mapping[str, Any] | None:
 
 def organization_statistics(call: Call) -> dict[str, Any]:
     """GetOrganizationStatistics: accounts, members, and how many have each feature on."""
-    mine = call.store.org_account(call.account_id)
-    config = call.store.org_config(mine.org_id) if mine else None
-    if config is None or config.admin_account_id != call.account_id:
-        raise BadRequestError(_NOT_ADMIN)
+    config = _delegated(call)
     accounts = call.store.org_accounts(config.org_id)
     members = [m for m in call.store.list_members(call.account_id) if m.status in ASSOCIATED]
     covered = [call.account_id, *(m.account_id for m in members if m.status == "Enabled")]

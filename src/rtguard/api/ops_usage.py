@@ -21,7 +21,7 @@ from botocore.loaders import create_loader
 from rtguard.api.criteria import parse_max_results
 from rtguard.api.errors import BadRequestError
 from rtguard.api.ops_common import require_detector
-from rtguard.api.visibility import visible_accounts as organization_view
+from rtguard.api.visibility import visible_accounts
 from rtguard.store.usage import UsageReader
 from rtguard.usage.accrual import MAX_RESOURCE, Feature
 from rtguard.usage.report import UNITS, WINDOW, UsageQuery, statistics, trial_days_remaining
@@ -29,7 +29,7 @@ from rtguard.usage.report import UNITS, WINDOW, UsageQuery, statistics, trial_da
 if TYPE_CHECKING:
     from rtguard.api.operations import Call, Handler
 
-__all__ = ["USAGE_OPERATIONS", "get_remaining_free_trial_days", "get_usage_statistics", "visible_accounts"]
+__all__ = ["USAGE_OPERATIONS", "get_remaining_free_trial_days", "get_usage_statistics"]
 
 _ACCOUNT_RE: Final = re.compile(r"[0-9]{12}")
 _MAX_ACCOUNTS: Final = 50
@@ -44,13 +44,6 @@ _NOT_VISIBLE: Final = (
 def _enum(shape: str) -> tuple[str, ...]:
     model = create_loader().load_service_model("guardduty", "service-2")
     return tuple(model["shapes"][shape]["enum"])
-
-
-def visible_accounts(call: Call) -> list[str]:
-    """The accounts whose usage and free trial the caller may see: its own and, for an
-    administrator, its Enabled members' (the same rule as findings and coverage,
-    ``api.visibility``); a member sees only its own."""
-    return list(dict.fromkeys(organization_view(call)))
 
 
 def _reader(call: Call) -> UsageReader:

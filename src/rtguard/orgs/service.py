@@ -21,10 +21,13 @@ from rtguard.store.org_types import ASSOCIATED, Member, OrgAccount, Organization
 __all__ = [
     "AUTO_ENABLE",
     "OrgError",
+    "administered_by",
     "associate",
     "auto_enable_all",
     "auto_enable_new",
+    "config_of",
     "ensure_organization",
+    "locked_by_all",
     "org_managed",
     "placeholder_email",
 ]
@@ -163,6 +166,25 @@ def auto_enable_all(store: _Store, org_id: str, now_ms: int) -> list[str]:
             requests = _feature_requests(config, frozenset({"ALL"}))
             _apply_features(store, account.account_id, requests, now_ms / 1000)
     return changed
+
+
+def config_of(store: OrganizationStore, account_id: str) -> OrgConfig | None:
+    """The configuration of the account's organization; None for a standalone account."""
+    mine = store.org_account(account_id)
+    return None if mine is None else store.org_config(mine.org_id)
+
+
+def administered_by(store: OrganizationStore, account_id: str) -> OrgConfig | None:
+    """The configuration of the organization ``account_id`` is the delegated administrator of."""
+    config = config_of(store, account_id)
+    return config if config is not None and config.admin_account_id == account_id else None
+
+
+def locked_by_all(store: OrganizationStore, account_id: str) -> bool:
+    """Whether the account's organization auto-enables ALL: its organization members can then not
+    be disassociated, deleted or stopped, nor leave."""
+    config = config_of(store, account_id)
+    return config is not None and config.auto_enable_members == "ALL"
 
 
 def org_managed(store: OrganizationStore, account_id: str) -> Member | None:
